@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := $(wildcard infra ml schemas streams agents api bench)
+
+.PHONY: install demo test lint
+
+$(BIN)/streamrec: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/streamrec
+
+## The main job: the whole pipeline on embedded defaults and built-in data.
+demo: install
+	$(BIN)/streamrec demo $(DEMO_ARGS)
+
+## The test suite; starts the local stack for the run when it is not up.
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(PACKAGES)

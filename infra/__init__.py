@@ -1,0 +1,1 @@
+"""Infrastructure: settings, Postgres, Kafka administration, the local stack and the CLI."""

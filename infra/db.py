@@ -1,0 +1,60 @@
+"""Postgres access: schema migrations and the asyncpg connection pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+from yoyo import get_backend, read_migrations
+
+from infra.errors import ServiceUnavailable
+from infra.settings import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+UNREACHABLE_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_DATABASE_URL"
+
+
+def migrate(database_url: str) -> list[str]:
+    """Apply the migrations not yet applied, under yoyo's lock; returns their ids."""
+    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1).replace(
+        "postgres://", "postgresql+psycopg://", 1
+    )
+    try:
+        backend = get_backend(url)
+    except Exception as err:  # yoyo wraps the driver's connection errors variously
+        raise ServiceUnavailable(
+            f"cannot reach Postgres at {redact(database_url)}: {err}", hint=UNREACHABLE_HINT
+        ) from err
+    try:
+        migrations = read_migrations(str(MIGRATIONS))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        return [m.id for m in pending]
+    finally:
+        backend.connection.close()  # yoyo leaves its connection open otherwise
+
+
+async def create_pool(settings: Settings, *, database_url: str | None = None) -> asyncpg.Pool:
+    """The process's pool; :class:`ServiceUnavailable` when Postgres cannot be reached."""
+    url = database_url or settings.database_url
+    try:
+        pool = await asyncpg.create_pool(
+            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, timeout=10
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        raise ServiceUnavailable(
+            f"cannot reach Postgres at {redact(url)}: {err}", hint=UNREACHABLE_HINT
+        ) from err
+    assert pool is not None
+    return pool
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not at or ":" not in auth:
+        return url
+    return f"{scheme}{sep}{auth.split(':', 1)[0]}:***@{host}"

@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS model_versions;
+DROP TABLE IF EXISTS suggestions;
+DROP TABLE IF EXISTS ratings;
+DROP TABLE IF EXISTS users;
+DROP TABLE IF EXISTS movies;

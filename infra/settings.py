@@ -1,0 +1,154 @@
+"""The one settings object of streamrec, read from ``STREAMREC_*`` environment variables.
+
+Every process (CLI, worker, API, tests, benchmarks) builds a :class:`Settings` once and
+passes it down; nothing else reads ``os.environ``.  Defaults run everything on one
+machine: the local stack started by ``streamrec stack up`` listens on the ports below.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed configuration; each field is the variable ``STREAMREC_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMREC_", frozen=True, extra="ignore")
+
+    # --- Kafka -----------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers (host:port[,host:port]); "
+        "the local stack's broker listens on the first one.",
+    )
+    kafka_controller_port: int = Field(
+        9093, description="KRaft controller port of the local stack's broker."
+    )
+    topic_prefix: str = Field(
+        "streamrec.", description="Prefix of every topic name, so several deployments "
+        "(or test runs) can share one cluster."
+    )
+    ratings_partitions: int = Field(8, ge=1, description="Partitions of the ratings topic.")
+    prediction_jobs_partitions: int = Field(
+        8, ge=1, description="Partitions of the prediction-jobs topic."
+    )
+    kafka_replication: int = Field(
+        1, ge=1, description="Replication factor of the topics streamrec creates."
+    )
+    app_id: str = Field("streamrec", description="Faust app id (the consumer group).")
+
+    # --- Postgres --------------------------------------------------------------------
+    database_url: str = Field(
+        "postgresql://streamrec:streamrec@127.0.0.1:5433/streamrec",
+        description="Postgres URL; the local stack creates this role and database "
+        "on this port.",
+    )
+    db_pool_min: int = Field(1, ge=0, description="Minimum connections in a process's pool.")
+    db_pool_max: int = Field(10, ge=1, description="Maximum connections in a process's pool.")
+
+    # --- Model -----------------------------------------------------------------------
+    model_dir: Path = Field(
+        Path(".streamrec/models"), description="Model store root (artifacts + latest)."
+    )
+    models_to_keep: int = Field(5, ge=1, description="Model versions kept in the store.")
+    svd_factors: int = Field(100, ge=1, description="SVD latent factors.")
+    svd_epochs: int = Field(20, ge=1, description="SVD epochs (the seed's n_epochs=20).")
+    svd_lr: float = Field(0.005, gt=0, description="SVD learning rate (lr_all).")
+    svd_reg: float = Field(0.02, ge=0, description="SVD regularisation (reg_all).")
+    svd_seed: int = Field(0, description="Random seed for SVD and the held-out split.")
+    test_size: float = Field(0.2, gt=0, lt=1, description="Held-out fraction for evaluation.")
+    activation_tolerance: float = Field(
+        0.01, ge=0, description="A new model activates when its held-out RMSE is at most "
+        "the active model's plus this.",
+    )
+    top_k: int = Field(50, ge=1, description="Suggestions kept per user.")
+    prediction_batch_size: int = Field(500, ge=1, description="Users per prediction job.")
+
+    # --- Retraining ------------------------------------------------------------------
+    retrain_every_n_ratings: int = Field(
+        100, ge=1, description="New ratings that trigger a retrain."
+    )
+    retrain_cron: str = Field(
+        "0 2 * * *", description="Crontab of the scheduled retrain (the seed's 02:00)."
+    )
+    retrain_timezone: str = Field("UTC", description="Time zone of retrain_cron.")
+
+    # --- API -------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Address the API binds.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port the API binds.")
+    admin_token: str | None = Field(
+        None, description="Bearer token of the admin routes; unset disables them."
+    )
+
+    # --- Local stack -----------------------------------------------------------------
+    home: Path = Field(
+        Path(".streamrec"),
+        description="Working directory of the local stack: data, logs, PIDs, jar cache.",
+    )
+    kafka_heap: str = Field("512m", description="Java heap (-Xmx) of the local broker.")
+    postgres_bin_dir: Path | None = Field(
+        None, description="Directory holding initdb and pg_ctl; found automatically "
+        "when unset.",
+    )
+    stack_timeout_s: float = Field(
+        90.0, gt=0, description="Seconds a service may take to become ready."
+    )
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_a_topic_name(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not set(value) <= allowed:
+            raise ValueError("may contain only letters, digits, '.', '_' and '-'")
+        return value
+
+    def topic(self, name: str) -> str:
+        """Full name of one of streamrec's topics (``ratings`` → ``<prefix>ratings``)."""
+        return f"{self.topic_prefix}{name}"
+
+    @cached_property
+    def kafka_host_port(self) -> tuple[str, int]:
+        """Host and port of the first bootstrap server: where the local broker listens."""
+        first = self.kafka_bootstrap.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @cached_property
+    def database(self) -> DatabaseAddress:
+        return DatabaseAddress.parse(self.database_url)
+
+
+class DatabaseAddress:
+    """The parts of ``database_url`` that the local stack needs to create the cluster."""
+
+    def __init__(self, host: str, port: int, user: str, password: str, name: str) -> None:
+        self.host, self.port, self.user, self.password, self.name = (
+            host, port, user, password, name
+        )
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ValueError(f"STREAMREC_DATABASE_URL must start with postgresql://, got {url!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=parts.username or "streamrec",
+            password=parts.password or "",
+            name=parts.path.lstrip("/") or "streamrec",
+        )
+
+    def with_name(self, name: str) -> str:
+        """The URL of another database on the same server (tests use throw-away ones)."""
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{name}"
+
+    @property
+    def url(self) -> str:
+        return self.with_name(self.name)

@@ -1,0 +1,72 @@
+"""Shared fixtures: the settings object, and the real Kafka + Postgres services.
+
+Service tests use the stack named by the STREAMREC_* environment (CI starts it with
+`streamrec stack up`); when it is not running, the first service test starts it and
+the session stops it again.  A service that cannot be reached fails the test: nothing
+here skips.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import psycopg
+import pytest
+from psycopg import sql
+
+from infra import db
+from infra.settings import Settings
+from infra.stack import control
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything under tests/integration needs the services.
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.service)
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def stack(base_settings: Settings) -> Iterator[Settings]:
+    """The running stack; started for this session when it is not up."""
+    current = control.status(base_settings)
+    started_here = "down" in (current.kafka, current.postgres)
+    if started_here:
+        control.up(base_settings, lambda service, outcome: None)
+    yield base_settings
+    if started_here:
+        control.down(base_settings, lambda service, outcome: None)
+
+
+@pytest.fixture
+def settings(stack: Settings) -> Settings:
+    """Settings with a topic prefix of this test's own, so tests never share topics."""
+    return stack.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:12]}."})
+
+
+@pytest.fixture
+def database_url(stack: Settings) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name = f"streamrec_t{uuid.uuid4().hex[:12]}"
+    admin_url = stack.database_url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = stack.database.with_name(name)
+    db.migrate(url)
+    yield url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+async def pool(settings: Settings, database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(settings, database_url=database_url)
+    yield pool
+    await pool.close()

@@ -1,0 +1,81 @@
+"""Migrations apply idempotently and the database enforces SPEC.md's rules."""
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from infra import db
+
+
+async def test_migrate_twice_applies_nothing_the_second_time(database_url: str) -> None:
+    # The fixture already migrated this database once.
+    assert db.migrate(database_url) == []
+
+
+async def _seed(conn: asyncpg.Connection) -> None:
+    await conn.execute("INSERT INTO movies (id, title, overview, popularity) VALUES "
+                       "(550, 'Fight Club', 'An insomniac…', 9.5), (278, 'Shawshank', '', 8.1)")
+    await conn.execute("INSERT INTO users (id) VALUES (123)")
+
+
+async def test_rows_round_trip(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await _seed(conn)
+        event_id = uuid.uuid4()
+        rated_at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+        await conn.execute(
+            "INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) "
+            "VALUES ($1, $2, $3, $4, $5)", 123, 550, 4.5, rated_at, event_id)
+        await conn.execute(
+            "INSERT INTO suggestions (user_id, movie_id, value, model_version) "
+            "VALUES (123, 278, 4.61, 'v1')")
+        rating = await conn.fetchrow("SELECT * FROM ratings")
+        assert (rating["user_id"], rating["movie_id"], rating["rating"]) == (123, 550, 4.5)
+        assert (rating["rated_at"], rating["event_id"]) == (rated_at, event_id)
+        suggestion = await conn.fetchrow("SELECT * FROM suggestions")
+        assert suggestion["value"] == pytest.approx(4.61)
+        assert suggestion["did_rate"] is False
+
+
+@pytest.mark.parametrize("rating", [0.0, 5.5, 3.3, -1.0])
+async def test_rating_outside_half_steps_is_refused(pool: asyncpg.Pool, rating: float) -> None:
+    async with pool.acquire() as conn:
+        await _seed(conn)
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(
+                "INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) "
+                "VALUES (123, 550, $1, now(), $2)", rating, uuid.uuid4())
+
+
+async def test_one_rating_per_user_and_movie_and_unique_event_ids(pool: asyncpg.Pool) -> None:
+    insert = ("INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) "
+              "VALUES (123, $1, 4.0, now(), $2)")
+    async with pool.acquire() as conn:
+        await _seed(conn)
+        event_id = uuid.uuid4()
+        await conn.execute(insert, 550, event_id)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, 550, uuid.uuid4())
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, 278, event_id)
+
+
+async def test_at_most_one_active_model(pool: asyncpg.Pool) -> None:
+    insert = ("INSERT INTO model_versions (version_name, rmse, mae, n_ratings, sha256, path, "
+              "is_active) VALUES ($1, 0.9, 0.7, 100, repeat('a', 64), '/m', $2)")
+    async with pool.acquire() as conn:
+        await conn.execute(insert, "v1", True)
+        await conn.execute(insert, "v2", False)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, "v3", True)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute("UPDATE model_versions SET is_active = true WHERE version_name = 'v2'")
+
+
+async def test_suggestion_indexes_exist(pool: asyncpg.Pool) -> None:
+    rows = await pool.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'suggestions'")
+    definitions = " ".join(row["indexdef"] for row in rows)
+    assert "(user_id, movie_id)" in definitions
+    assert "(user_id, did_rate, value DESC)" in definitions
