@@ -1,5 +1,6 @@
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,15 @@ def test_spawned_process_is_recorded_and_terminated(tmp_path: Path) -> None:
     record = processes.spawn_detached(["sh", "-c", "echo started; exec sleep 60"], log)
     pid_file = tmp_path / "sleep.pid"
     processes.write_pid_file(pid_file, record)
+    deadline = time.monotonic() + 5
+    while "started" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "started" in log.read_text(), "the process writes to its log"
     assert processes.running_from_pid_file(pid_file) == record
     processes.terminate(record, timeout_s=5)
     assert not record.is_running()
     assert processes.running_from_pid_file(pid_file) is None
     assert not pid_file.exists(), "a stale PID file is cleared"
-    assert "started" in log.read_text()
 
 
 def test_a_reused_pid_is_not_mistaken_for_our_process(tmp_path: Path) -> None:
