@@ -1,0 +1,80 @@
+"""Publishing streamrec's events with aiokafka (API, CLI, tests and benchmarks)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from infra.errors import ServiceUnavailable
+from infra.settings import Settings
+from schemas.events import RatingEvent, RetrainRequest
+from schemas.ratings import encode_rating
+
+KAFKA_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
+
+
+class EventPublisher:
+    """One producer per process; ``start``/``stop`` belong in a lifespan."""
+
+    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+        self._settings = settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            request_timeout_ms=10_000,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except (KafkaError, OSError) as err:
+            await self._producer.stop()
+            raise ServiceUnavailable(
+                f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {err}", hint=KAFKA_HINT
+            ) from err
+        self._started = True
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+        self._started = False
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Send and wait for the broker's acknowledgement."""
+        try:
+            await self._producer.send_and_wait(topic, value, key=key)
+        except KafkaError as err:
+            raise ServiceUnavailable(
+                f"Kafka at {self._settings.kafka_bootstrap} did not accept the event: {err}",
+                hint=KAFKA_HINT,
+            ) from err
+
+    async def publish_rating(self, event: RatingEvent) -> None:
+        key, value = encode_rating(event)
+        await self.send(self._settings.topic("ratings"), value, key)
+
+    async def request_retrain(self, reason: str, new_ratings: int = 0) -> RetrainRequest:
+        request = RetrainRequest(
+            reason=reason,
+            new_ratings=new_ratings,
+            requested_at=datetime.now(UTC),
+            request_id=str(uuid.uuid4()),
+        )
+        await self.send(self._settings.topic("retrain-requests"), request.dumps())
+        return request
+
+
+def new_rating(user_id: int, movie_id: int, rating: float) -> RatingEvent:
+    """A rating made now, with a fresh event id."""
+    return RatingEvent(
+        event_id=str(uuid.uuid4()),
+        user_id=user_id,
+        movie_id=movie_id,
+        rating=rating,
+        rated_at=datetime.now(UTC),
+    )

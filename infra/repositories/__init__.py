@@ -1,0 +1,1 @@
+"""All of streamrec's SQL: one module per table family, set-based, asyncpg."""

@@ -1,0 +1,146 @@
+"""``model_versions``: recording trained models, activation, rollback."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from infra.errors import StreamrecError
+
+
+class UnknownModelVersion(StreamrecError):
+    """No model version of that name (the message lists the ones that exist)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version_name: str
+    rmse: float
+    mae: float
+    n_ratings: int
+    params: dict[str, Any]
+    sha256: str
+    path: str
+    created_at: datetime
+    ratings_through: datetime | None
+    is_active: bool
+    activated_at: datetime | None
+    decision: str
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> ModelVersion:
+        data = dict(row)
+        data["params"] = json.loads(data["params"]) if isinstance(data["params"], str) else data["params"]
+        return cls(**data)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version_name,
+            "rmse": self.rmse,
+            "mae": self.mae,
+            "n_ratings": self.n_ratings,
+            "params": self.params,
+            "sha256": self.sha256,
+            "created_at": self.created_at.isoformat(),
+            "is_active": self.is_active,
+            "activated_at": self.activated_at.isoformat() if self.activated_at else None,
+            "decision": self.decision,
+        }
+
+
+_COLUMNS = ("version_name, rmse, mae, n_ratings, params, sha256, path, created_at, "
+            "ratings_through, is_active, activated_at, decision")
+
+
+async def record(
+    conn: asyncpg.Connection,
+    *,
+    version: str,
+    rmse: float,
+    mae: float,
+    n_ratings: int,
+    params: dict[str, Any],
+    sha256: str,
+    path: str,
+    ratings_through: datetime | None,
+    decision: str = "",
+) -> None:
+    await conn.execute(
+        "INSERT INTO model_versions (version_name, rmse, mae, n_ratings, params, sha256, path, "
+        "ratings_through, decision) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)",
+        version, rmse, mae, n_ratings, json.dumps(params), sha256, path, ratings_through, decision,
+    )
+
+
+async def get(conn: asyncpg.Connection, version: str) -> ModelVersion | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM model_versions WHERE version_name = $1", version)
+    return ModelVersion.from_row(row) if row else None
+
+
+async def active(conn: asyncpg.Connection) -> ModelVersion | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM model_versions WHERE is_active")
+    return ModelVersion.from_row(row) if row else None
+
+
+async def list_versions(conn: asyncpg.Connection, limit: int = 100) -> list[ModelVersion]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM model_versions ORDER BY created_at DESC, version_name DESC LIMIT $1",
+        limit,
+    )
+    return [ModelVersion.from_row(row) for row in rows]
+
+
+async def set_decision(conn: asyncpg.Connection, version: str, decision: str) -> None:
+    await conn.execute("UPDATE model_versions SET decision = $2 WHERE version_name = $1", version, decision)
+
+
+async def activate(conn: asyncpg.Connection, version: str) -> ModelVersion:
+    """Make ``version`` the one active model, atomically."""
+    async with conn.transaction():
+        exists = await conn.fetchval(
+            "SELECT 1 FROM model_versions WHERE version_name = $1 FOR UPDATE", version
+        )
+        if not exists:
+            names = await conn.fetch(
+                "SELECT version_name FROM model_versions ORDER BY created_at DESC LIMIT 20"
+            )
+            known = ", ".join(row["version_name"] for row in names) or "none yet"
+            raise UnknownModelVersion(
+                f"no model version {version!r}", hint=f"known versions: {known}"
+            )
+        await conn.execute(
+            "UPDATE model_versions SET is_active = false WHERE is_active AND version_name <> $1",
+            version,
+        )
+        row = await conn.fetchrow(
+            "UPDATE model_versions SET is_active = true, "
+            "activated_at = CASE WHEN is_active THEN activated_at ELSE now() END "
+            f"WHERE version_name = $1 RETURNING {_COLUMNS}",
+            version,
+        )
+    assert row is not None  # locked above
+    return ModelVersion.from_row(row)
+
+
+async def previous_active(conn: asyncpg.Connection) -> ModelVersion | None:
+    """The version that was active before the current one (what a rollback activates)."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM model_versions WHERE NOT is_active AND activated_at IS NOT NULL "
+        "ORDER BY activated_at DESC LIMIT 1"
+    )
+    return ModelVersion.from_row(row) if row else None
+
+
+async def rollback(conn: asyncpg.Connection) -> ModelVersion:
+    """Activate the previously active version; a second rollback undoes the first."""
+    previous = await previous_active(conn)
+    if previous is None:
+        raise UnknownModelVersion(
+            "there is no previously active model version to roll back to",
+            hint="list versions with `streamrec models list`",
+        )
+    return await activate(conn, previous.version_name)

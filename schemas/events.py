@@ -1,0 +1,67 @@
+"""The events on streamrec's topics, as Faust records (SPEC.md, "Events").
+
+Records are serialised as plain JSON without Faust's metadata (``include_metadata=
+False``), so producers in any language can write and read them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import faust
+
+
+class RatingEvent(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """One rating on the ``ratings`` topic (key: the user id as a string)."""
+
+    event_id: str  # a UUID; derived from topic/partition/offset when a producer omits it
+    user_id: int
+    movie_id: int
+    rating: float  # 0.5 .. 5.0 in steps of 0.5
+    rated_at: datetime
+
+
+class RetrainRequest(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """Asks the trainer for a new model (``retrain-requests``, one partition)."""
+
+    reason: str  # "threshold" | "schedule" | "manual"
+    new_ratings: int
+    requested_at: datetime
+    request_id: str = ""
+
+
+class ModelPublished(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """A trained model and the trainer's decision about it (``model-events``)."""
+
+    version: str
+    rmse: float
+    mae: float
+    n_ratings: int
+    activated: bool
+    decision: str = ""
+    request_id: str = ""
+
+
+class PredictionJob(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """Score these users with this model version (``prediction-jobs``, key: first user)."""
+
+    model_version: str
+    user_ids: list[int]
+    job_id: str = ""
+
+
+class DeadLetter(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """A bad event on ``ratings-dlq``: the original bytes, why, and where it came from.
+
+    Kafka keys and values are bytes and need not be text, so both travel base64-encoded.
+    """
+
+    reason: str  # a code from streams.validation.Reason
+    detail: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key_b64: str | None
+    value_b64: str
+    failed_at: datetime
+    source_timestamp_ms: int | None = None

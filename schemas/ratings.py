@@ -1,0 +1,161 @@
+"""What the ``ratings`` topic accepts: strict, explicit rules shared by the agent and API.
+
+Producers are not all Python, so a message is plain JSON
+``{"event_id", "user_id", "movie_id", "rating", "rated_at"}`` keyed by the user id as
+a string. ``event_id`` and ``rated_at`` may be omitted: they are derived from the
+message's topic/partition/offset and timestamp, so a redelivery gets the same id.
+Ids must be JSON integers (``"1"`` and ``true`` are refused, not coerced).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from schemas.events import RatingEvent
+
+MAX_MESSAGE_BYTES = 16 * 1024
+RATING_MIN, RATING_MAX = 0.5, 5.0
+MAX_ID = 2**31 - 1  # Postgres integer
+# Namespace of derived event ids (uuid5 of "topic:partition:offset").
+EVENT_ID_NAMESPACE = uuid.UUID("6f0c1a52-3b7e-4f0e-9d1c-5a7e2b9c4d10")
+
+
+class Reason(StrEnum):
+    """Why an event went to the dead-letter topic."""
+
+    OVERSIZED = "oversized"
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_EVENT_ID = "invalid_event_id"
+    INVALID_RATED_AT = "invalid_rated_at"
+    WRONG_KEY = "wrong_key"
+    UNKNOWN_MOVIE = "unknown_movie"
+
+
+@dataclass(frozen=True)
+class Invalid:
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message came from; derives the defaults of omitted fields."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+
+    def event_id(self) -> str:
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.topic}:{self.partition}:{self.offset}"))
+
+    def timestamp(self) -> datetime:
+        if self.timestamp_ms is None or self.timestamp_ms < 0:
+            return datetime.now(UTC)
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+
+def is_valid_rating(value: float) -> bool:
+    """0.5 .. 5.0 in steps of 0.5."""
+    return math.isfinite(value) and RATING_MIN <= value <= RATING_MAX and (value * 2).is_integer()
+
+
+def _positive_id(payload: dict[str, object], field: str) -> int | Invalid:
+    value = payload[field]
+    if isinstance(value, bool) or not isinstance(value, int):
+        return Invalid(Reason.WRONG_TYPE, f"{field} must be an integer, got {type(value).__name__}")
+    if not 0 < value <= MAX_ID:
+        return Invalid(Reason.OUT_OF_RANGE, f"{field} must be between 1 and {MAX_ID}, got {value}")
+    return value
+
+
+def _rating(payload: dict[str, object]) -> float | Invalid:
+    value = payload["rating"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Invalid(Reason.WRONG_TYPE, f"rating must be a number, got {type(value).__name__}")
+    if not is_valid_rating(float(value)):
+        return Invalid(Reason.OUT_OF_RANGE, f"rating must be 0.5..5.0 in steps of 0.5, got {value}")
+    return float(value)
+
+
+def _event_id(payload: dict[str, object], origin: Origin) -> str | Invalid:
+    value = payload.get("event_id")
+    if value is None:
+        return origin.event_id()
+    if not isinstance(value, str):
+        return Invalid(Reason.INVALID_EVENT_ID, "event_id must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return Invalid(Reason.INVALID_EVENT_ID, f"event_id is not a UUID: {value[:64]!r}")
+
+
+def _rated_at(payload: dict[str, object], origin: Origin) -> datetime | Invalid:
+    value = payload.get("rated_at")
+    if value is None:
+        return origin.timestamp()
+    try:
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)  # epoch seconds
+    except (ValueError, OverflowError, OSError):
+        pass
+    return Invalid(Reason.INVALID_RATED_AT,
+                   "rated_at must be an ISO 8601 time or epoch seconds, got " + repr(value)[:64])
+
+
+def parse_rating(key: bytes | None, value: bytes | None, origin: Origin) -> RatingEvent | Invalid:
+    """Validate one raw message of the ``ratings`` topic (not whether the movie exists)."""
+    if value is None:
+        return Invalid(Reason.INVALID_JSON, "the message has no value")
+    if len(value) > MAX_MESSAGE_BYTES:
+        return Invalid(Reason.OVERSIZED, f"{len(value)} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        payload = json.loads(value)
+    except (UnicodeDecodeError, ValueError) as err:
+        return Invalid(Reason.INVALID_JSON, f"not JSON: {err}"[:200])
+    if not isinstance(payload, dict):
+        return Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    missing = [field for field in ("user_id", "movie_id", "rating") if field not in payload]
+    if missing:
+        return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")
+    user_id, movie_id, rating = (
+        _positive_id(payload, "user_id"), _positive_id(payload, "movie_id"), _rating(payload)
+    )
+    event_id, rated_at = _event_id(payload, origin), _rated_at(payload, origin)
+    for part in (user_id, movie_id, rating, event_id, rated_at):
+        if isinstance(part, Invalid):
+            return part
+    assert isinstance(user_id, int) and isinstance(movie_id, int) and isinstance(rating, float)
+    assert isinstance(event_id, str) and isinstance(rated_at, datetime)
+    if key is not None and key != str(user_id).encode():
+        return Invalid(Reason.WRONG_KEY,
+                       f"key must be the user id {user_id} as a string, got {key[:32]!r}")
+    if key is None:
+        return Invalid(Reason.WRONG_KEY, f"the message has no key; it must be the user id {user_id}")
+    return RatingEvent(
+        event_id=event_id, user_id=user_id, movie_id=movie_id, rating=rating, rated_at=rated_at
+    )
+
+
+def encode_rating(event: RatingEvent) -> tuple[bytes, bytes]:
+    """Key and value of a rating as producers publish it."""
+    value = {
+        "event_id": event.event_id,
+        "user_id": event.user_id,
+        "movie_id": event.movie_id,
+        "rating": event.rating,
+        "rated_at": event.rated_at.isoformat(),
+    }
+    return str(event.user_id).encode(), json.dumps(value, separators=(",", ":")).encode()
