@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaError
 
 from infra.errors import ServiceUnavailable
 from infra.settings import Settings
-from schemas.events import RatingEvent, RetrainRequest
+from schemas.events import ModelPublished, RatingEvent, RetrainRequest
 from schemas.ratings import encode_rating
 
 KAFKA_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
@@ -67,6 +67,10 @@ class EventPublisher:
         )
         await self.send(self._settings.topic("retrain-requests"), request.dumps())
         return request
+
+    async def publish_model(self, published: ModelPublished) -> None:
+        """Announce a model decision; an activated model makes the fan-out agent run."""
+        await self.send(self._settings.topic("model-events"), published.dumps())
 
 
 def new_rating(user_id: int, movie_id: int, rating: float) -> RatingEvent:
