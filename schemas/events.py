@@ -39,7 +39,7 @@ class ModelPublished(faust.Record, serializer="json", include_metadata=False, is
     n_ratings: int
     activated: bool
     decision: str = ""
-    request_id: str = ""
+    request_ids: list[str] = []  # the retrain requests this model answers  # noqa: RUF012
 
 
 class PredictionJob(faust.Record, serializer="json", include_metadata=False, isodates=True):

@@ -38,6 +38,7 @@ class Reason(StrEnum):
     INVALID_RATED_AT = "invalid_rated_at"
     WRONG_KEY = "wrong_key"
     UNKNOWN_MOVIE = "unknown_movie"
+    REJECTED_BY_DATABASE = "rejected_by_database"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Origin:
 
 def is_valid_rating(value: float) -> bool:
     """0.5 .. 5.0 in steps of 0.5."""
+    value = float(value)
     return math.isfinite(value) and RATING_MIN <= value <= RATING_MAX and (value * 2).is_integer()
 
 

@@ -11,7 +11,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import db, demo, stack, topics
+from infra.cli import db, demo, stack, topics, worker
 from infra.cli.output import err_console
 from infra.errors import StreamrecError
 from infra.settings import Settings
@@ -27,6 +27,7 @@ app.add_typer(stack.app, name="stack")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.command()(demo.demo)
+app.command()(worker.worker)
 
 _debug = False
 

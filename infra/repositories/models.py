@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from infra.errors import StreamrecError
+from infra.repositories import Connection
 
 
 class UnknownModelVersion(StreamrecError):
@@ -30,6 +31,7 @@ class ModelVersion:
     is_active: bool
     activated_at: datetime | None
     decision: str
+    exported_at: datetime | None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ModelVersion:
@@ -53,11 +55,11 @@ class ModelVersion:
 
 
 _COLUMNS = ("version_name, rmse, mae, n_ratings, params, sha256, path, created_at, "
-            "ratings_through, is_active, activated_at, decision")
+            "ratings_through, is_active, activated_at, decision, exported_at")
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     version: str,
     rmse: float,
@@ -67,26 +69,35 @@ async def record(
     sha256: str,
     path: str,
     ratings_through: datetime | None,
+    exported_at: datetime | None = None,
     decision: str = "",
 ) -> None:
     await conn.execute(
         "INSERT INTO model_versions (version_name, rmse, mae, n_ratings, params, sha256, path, "
-        "ratings_through, decision) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)",
-        version, rmse, mae, n_ratings, json.dumps(params), sha256, path, ratings_through, decision,
+        "ratings_through, exported_at, decision) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)",
+        version, rmse, mae, n_ratings, json.dumps(params), sha256, path, ratings_through,
+        exported_at, decision,
     )
 
 
-async def get(conn: asyncpg.Connection, version: str) -> ModelVersion | None:
+async def latest_export(conn: Connection) -> datetime | None:
+    """When the newest model's training export started: requests before it are covered."""
+    value: datetime | None = await conn.fetchval("SELECT max(exported_at) FROM model_versions")
+    return value
+
+
+async def get(conn: Connection, version: str) -> ModelVersion | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM model_versions WHERE version_name = $1", version)
     return ModelVersion.from_row(row) if row else None
 
 
-async def active(conn: asyncpg.Connection) -> ModelVersion | None:
+async def active(conn: Connection) -> ModelVersion | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM model_versions WHERE is_active")
     return ModelVersion.from_row(row) if row else None
 
 
-async def list_versions(conn: asyncpg.Connection, limit: int = 100) -> list[ModelVersion]:
+async def list_versions(conn: Connection, limit: int = 100) -> list[ModelVersion]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM model_versions ORDER BY created_at DESC, version_name DESC LIMIT $1",
         limit,
@@ -94,11 +105,11 @@ async def list_versions(conn: asyncpg.Connection, limit: int = 100) -> list[Mode
     return [ModelVersion.from_row(row) for row in rows]
 
 
-async def set_decision(conn: asyncpg.Connection, version: str, decision: str) -> None:
+async def set_decision(conn: Connection, version: str, decision: str) -> None:
     await conn.execute("UPDATE model_versions SET decision = $2 WHERE version_name = $1", version, decision)
 
 
-async def activate(conn: asyncpg.Connection, version: str) -> ModelVersion:
+async def activate(conn: Connection, version: str) -> ModelVersion:
     """Make ``version`` the one active model, atomically."""
     async with conn.transaction():
         exists = await conn.fetchval(
@@ -126,7 +137,7 @@ async def activate(conn: asyncpg.Connection, version: str) -> ModelVersion:
     return ModelVersion.from_row(row)
 
 
-async def previous_active(conn: asyncpg.Connection) -> ModelVersion | None:
+async def previous_active(conn: Connection) -> ModelVersion | None:
     """The version that was active before the current one (what a rollback activates)."""
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM model_versions WHERE NOT is_active AND activated_at IS NOT NULL "
@@ -135,7 +146,7 @@ async def previous_active(conn: asyncpg.Connection) -> ModelVersion | None:
     return ModelVersion.from_row(row) if row else None
 
 
-async def rollback(conn: asyncpg.Connection) -> ModelVersion:
+async def rollback(conn: Connection) -> ModelVersion:
     """Activate the previously active version; a second rollback undoes the first."""
     previous = await previous_active(conn)
     if previous is None:

@@ -1,0 +1,74 @@
+"""What the agents of one worker process share: settings, topics, the Postgres pool,
+the model store and the training process pool. Created lazily, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from infra.db import create_pool
+from infra.model_store import ModelStore
+from infra.settings import Settings
+from ml.scoring import SVDFactors
+from ml.train import training_executor
+from streams.app import Topics
+from streams.retry import with_retry
+
+log = logging.getLogger(__name__)
+
+
+class ModelCache:
+    """Serving models by version, verified against their recorded sha256 when loaded."""
+
+    def __init__(self, store: ModelStore, keep: int = 2) -> None:
+        self._store = store
+        self._keep = keep
+        self._loaded: dict[tuple[str, str], SVDFactors] = {}
+
+    async def get(self, version: str, sha256: str) -> SVDFactors:
+        key = (version, sha256)
+        if key not in self._loaded:
+            factors = await asyncio.to_thread(self._store.load, version, expected_sha256=sha256)
+            self._loaded[key] = factors
+            while len(self._loaded) > self._keep:  # the oldest loaded goes first
+                del self._loaded[next(iter(self._loaded))]
+        return self._loaded[key]
+
+
+@dataclass
+class WorkerDeps:
+    settings: Settings
+    topics: Topics
+    _pool: asyncpg.Pool | None = field(default=None, init=False)
+    _pool_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _executor: ProcessPoolExecutor | None = field(default=None, init=False)
+    models: ModelCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = ModelCache(ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep))
+
+    async def pool(self) -> asyncpg.Pool:
+        """The process's pool; waits (with backoff) while Postgres is unreachable."""
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await with_retry(
+                    "connecting to Postgres", lambda: create_pool(self.settings)
+                )
+            return self._pool
+
+    def training_executor(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = training_executor()
+        return self._executor
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

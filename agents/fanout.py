@@ -1,0 +1,60 @@
+"""The fan-out agent: an activated model becomes one prediction job per batch of users."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import faust
+
+from agents.deps import WorkerDeps
+from infra.repositories import ratings as ratings_repo
+from schemas.events import ModelPublished, PredictionJob
+from streams.retry import with_retry
+
+log = logging.getLogger(__name__)
+
+
+def split_jobs(model_version: str, user_ids: list[int], batch_size: int) -> list[PredictionJob]:
+    return [
+        PredictionJob(
+            model_version=model_version,
+            user_ids=user_ids[start:start + batch_size],
+            job_id=str(uuid.uuid4()),
+        )
+        for start in range(0, len(user_ids), batch_size)
+    ]
+
+
+async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
+    """Send the jobs of an activated model; returns how many."""
+    if not published.activated:
+        return 0
+    pool = await deps.pool()
+
+    async def users() -> list[int]:
+        async with pool.acquire() as conn:
+            return await ratings_repo.users_with_ratings(conn)
+
+    jobs = split_jobs(published.version, await with_retry("listing users", users),
+                      deps.settings.prediction_batch_size)
+
+    async def send_all() -> None:
+        # Keyed by the first user, so jobs spread over the partitions and predictors.
+        pending = [await deps.topics.prediction_jobs.send(key=str(job.user_ids[0]), value=job)
+                   for job in jobs]
+        await asyncio.gather(*pending)
+
+    await with_retry("sending prediction jobs", send_all)
+    log.info("model %s: %d prediction job(s) for %d user(s)", published.version, len(jobs),
+             sum(len(job.user_ids) for job in jobs))
+    return len(jobs)
+
+
+def register(app: faust.App, deps: WorkerDeps) -> None:
+    @app.agent(deps.topics.model_events, name="streamrec.fanout")
+    async def fanout_agent(stream: faust.StreamT[Any]) -> None:
+        async for published in stream:
+            await fan_out(deps, published)

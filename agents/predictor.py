@@ -1,0 +1,68 @@
+"""The predictor agent: score a job's users against every movie in one vectorised step
+and replace their top-K suggestions in one transaction. Replaying a job gives the same
+table; a job for a model that is no longer active is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from agents.deps import WorkerDeps
+from infra.repositories import models as models_repo
+from infra.repositories import movies as movies_repo
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
+from ml.errors import ModelIntegrityError
+from ml.topk import RatedPairs, recommend
+from schemas.events import PredictionJob
+from streams.retry import with_retry
+
+log = logging.getLogger(__name__)
+
+
+async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
+    """Write the job's suggestions; returns the rows written (0 when dropped)."""
+    pool = await deps.pool()
+
+    async def read() -> tuple[models_repo.ModelVersion | None, list[int], tuple[list[int], list[int]]]:
+        async with pool.acquire() as conn:
+            active = await models_repo.active(conn)
+            catalogue = await movies_repo.all_ids(conn)
+            rated = await ratings_repo.rated_pairs(conn, job.user_ids)
+        return active, catalogue, rated
+
+    active, catalogue, (rated_users, rated_movies) = await with_retry("reading a job's data", read)
+    if active is None or active.version_name != job.model_version:
+        log.info("dropped a job for model %s: the active one is %s", job.model_version,
+                 active.version_name if active else None)
+        return 0
+    try:
+        factors = await deps.models.get(active.version_name, active.sha256)
+    except ModelIntegrityError as err:
+        log.error("model %s refused: %s", active.version_name, err.describe())
+        return 0
+    top = await asyncio.to_thread(
+        recommend, factors, job.user_ids, k=deps.settings.top_k,
+        rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue,
+    )
+
+    async def write() -> int:
+        async with pool.acquire() as conn:
+            return await suggestions_repo.replace_for_users(
+                conn, job.user_ids, top.records(), job.model_version
+            )
+
+    return await with_retry("writing suggestions", write)
+
+
+def register(app: faust.App, deps: WorkerDeps) -> None:
+    @app.agent(deps.topics.prediction_jobs, name="streamrec.predictor")
+    async def predictor_agent(stream: faust.StreamT[Any]) -> None:
+        async for job in stream:
+            try:
+                await predict_job(deps, job)
+            except Exception:  # one bad job must not stop the others
+                log.exception("prediction job %s failed", job.job_id)

@@ -1,0 +1,123 @@
+"""The trainer agent: export, fit off the event loop, evaluate on held-out data, store
+the artifact with its digest, record it, activate it only if it is no worse, announce.
+
+Requests that pile up during a training collapse into one; a request made before the
+newest model's export began is already covered and is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from agents.deps import WorkerDeps
+from infra.model_store import ModelStore
+from infra.repositories import models as models_repo
+from infra.repositories import ratings as ratings_repo
+from ml.errors import NotEnoughRatings
+from ml.train import SVDParams, TrainResult, train_in_process
+from schemas.events import ModelPublished, RetrainRequest
+from schemas.ratings import RATING_MAX, RATING_MIN
+from streams.retry import with_retry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    activate: bool
+    text: str
+
+
+def decide(rmse: float, active_rmse: float | None, tolerance: float) -> Decision:
+    """Activate when there is no active model, or when held-out RMSE is no worse than
+    the active model's by more than ``tolerance``."""
+    if active_rmse is None:
+        return Decision(True, f"activated: first model (rmse {rmse:.4f})")
+    if rmse <= active_rmse + tolerance:
+        return Decision(True, f"activated: rmse {rmse:.4f} <= active {active_rmse:.4f} + {tolerance}")
+    return Decision(False, f"not activated: rmse {rmse:.4f} > active {active_rmse:.4f} + {tolerance}")
+
+
+def svd_params(deps: WorkerDeps) -> SVDParams:
+    s = deps.settings
+    return SVDParams(n_factors=s.svd_factors, n_epochs=s.svd_epochs, lr_all=s.svd_lr,
+                     reg_all=s.svd_reg, seed=s.svd_seed)
+
+
+async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPublished | None:
+    """One training for a batch of requests; None when they were covered already or
+    there are too few ratings."""
+    pool = await deps.pool()
+    async with pool.acquire() as conn:
+        covered_until = await with_retry("reading models", lambda: models_repo.latest_export(conn))
+    pending = [r for r in requests if covered_until is None or r.requested_at > covered_until]
+    if not pending:
+        log.info("%d retrain request(s) already covered by the newest model", len(requests))
+        return None
+
+    exported_at = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        ratings, ratings_through = await with_retry("exporting ratings",
+                                                    lambda: ratings_repo.export(conn))
+    settings = deps.settings
+    try:
+        result: TrainResult = await train_in_process(
+            ratings, svd_params(deps), test_size=settings.test_size,
+            rating_scale=(RATING_MIN, RATING_MAX),  # the events' scale, whatever the data holds
+            executor=deps.training_executor(),
+        )
+    except NotEnoughRatings as err:
+        log.warning("retrain skipped: %s", err.message)
+        return None
+
+    store = ModelStore(settings.model_dir, keep=settings.models_to_keep)
+    async with pool.acquire() as conn:
+        active = await models_repo.active(conn)
+    decision = decide(result.rmse, active.rmse if active else None, settings.activation_tolerance)
+    # `latest` names the serving model, as in the seed's store; a rejected one is kept
+    # for inspection but not pointed at.
+    saved = store.save(result, point_latest=decision.activate,
+                       protect=[active.version_name] if active else [])
+
+    async def record() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await models_repo.record(
+                conn, version=saved.version, rmse=result.rmse, mae=result.mae,
+                n_ratings=result.n_ratings, params=result.metadata(), sha256=saved.sha256,
+                path=str(saved.path), ratings_through=ratings_through, exported_at=exported_at,
+                decision=decision.text,
+            )
+            if decision.activate:
+                await models_repo.activate(conn, saved.version)
+
+    await with_retry("recording the model", record)
+    log.info("model %s (%s): %s", saved.version, ", ".join(sorted({r.reason for r in pending})),
+             decision.text)
+    published = ModelPublished(
+        version=saved.version, rmse=result.rmse, mae=result.mae, n_ratings=result.n_ratings,
+        activated=decision.activate, decision=decision.text, request_ids=[r.request_id for r in pending],
+    )
+
+    async def announce() -> None:
+        await (await deps.topics.model_events.send(value=published))
+
+    await with_retry("announcing the model", announce)
+    return published
+
+
+def register(app: faust.App, deps: WorkerDeps) -> None:
+    @app.agent(deps.topics.retrain_requests, name="streamrec.trainer")
+    async def trainer_agent(stream: faust.StreamT[Any]) -> None:
+        batches = stream.noack_take(100, within=1.0)  # type: ignore[attr-defined]
+        async for events in batches:
+            try:
+                await train_for(deps, [event.value for event in events])
+            except Exception:  # a bug must not stop retraining for good
+                log.exception("training failed")
+            for event in events:
+                await stream.ack(event)

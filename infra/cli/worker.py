@@ -1,0 +1,29 @@
+"""``streamrec worker``: run every agent in this process (start several to scale out)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from infra import kafka_admin
+from infra.cli.output import settings_of
+
+
+def worker(
+    ctx: typer.Context,
+    loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning or error."),
+) -> None:
+    """Consume ratings, retrain, fan out and predict: all agents in one Faust worker."""
+    import faust
+
+    from agents.worker import build_worker_app
+
+    settings = settings_of(ctx)
+    asyncio.run(kafka_admin.ensure_topics(settings))  # with the configured partitions
+    app, _deps = build_worker_app(settings)
+    Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)  # Faust makes one level
+    logging.getLogger("faust").setLevel(loglevel.upper())
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

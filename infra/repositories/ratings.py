@@ -1,0 +1,126 @@
+"""``ratings`` and ``users``: set-based ingest, and the exports the trainer needs."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import pandas as pd
+
+from infra.repositories import Connection, retrain
+from schemas.events import RatingEvent
+
+# Per-connection staging table, emptied at every commit.
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS ratings_staging (
+    user_id integer, movie_id integer, rating real, rated_at timestamptz, event_id uuid
+) ON COMMIT DELETE ROWS
+"""
+
+# Events already stored (a redelivery, a replay) are dropped first; of the rest, the
+# latest per (user, movie) is applied, and only over an older stored rating.
+_UPSERT = """
+WITH fresh AS (
+    SELECT DISTINCT ON (s.event_id) s.*
+    FROM ratings_staging s
+    WHERE NOT EXISTS (SELECT 1 FROM ratings r WHERE r.event_id = s.event_id)
+    ORDER BY s.event_id
+), latest AS (
+    SELECT DISTINCT ON (user_id, movie_id) *
+    FROM fresh
+    ORDER BY user_id, movie_id, rated_at DESC, event_id DESC
+)
+INSERT INTO ratings AS r (user_id, movie_id, rating, rated_at, event_id)
+SELECT user_id, movie_id, rating, rated_at, event_id FROM latest
+ON CONFLICT (user_id, movie_id) DO UPDATE
+    SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at,
+        event_id = EXCLUDED.event_id, ingested_at = now()
+    WHERE EXCLUDED.rated_at > r.rated_at
+"""
+
+# A rated movie is never suggested again, whichever rating won.
+_MARK_DID_RATE = """
+UPDATE suggestions sg SET did_rate = true, updated_at = now()
+FROM (SELECT DISTINCT user_id, movie_id FROM ratings_staging) s
+WHERE sg.user_id = s.user_id AND sg.movie_id = s.movie_id AND NOT sg.did_rate
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    stored: int  # ratings inserted or replaced: what counts towards a retrain
+    marked_did_rate: int
+    retrain_request_id: str | None = None  # set when this batch crossed the threshold
+
+
+def _affected(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def ingest(
+    conn: Connection, events: Sequence[RatingEvent], *, retrain_every: int
+) -> IngestResult:
+    """Store a batch of validated ratings (movies must exist) in one transaction, with
+    the retrain counter: a redelivered batch stores nothing and counts nothing."""
+    if not events:
+        return IngestResult(0, 0, 0)
+    records = [(e.user_id, e.movie_id, e.rating, e.rated_at, UUID(e.event_id)) for e in events]
+    async with conn.transaction():
+        await conn.execute(_STAGING)
+        await conn.copy_records_to_table(
+            "ratings_staging",
+            records=records,
+            columns=["user_id", "movie_id", "rating", "rated_at", "event_id"],
+        )
+        await conn.execute(
+            "INSERT INTO users (id) SELECT DISTINCT user_id FROM ratings_staging "
+            "ORDER BY 1 ON CONFLICT DO NOTHING"
+        )
+        stored = _affected(await conn.execute(_UPSERT))
+        marked = _affected(await conn.execute(_MARK_DID_RATE))
+        request_id = await retrain.count_new_ratings(conn, stored, retrain_every)
+    return IngestResult(len(events), stored, marked, request_id)
+
+
+async def rated_pairs(conn: Connection, user_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(user_ids, movie_ids) of every rating of these users, as two parallel lists."""
+    rows = await conn.fetch(
+        "SELECT user_id, movie_id FROM ratings WHERE user_id = ANY($1::int[])", list(user_ids)
+    )
+    return [row[0] for row in rows], [row[1] for row in rows]
+
+
+async def export(conn: Connection) -> tuple[pd.DataFrame, datetime | None]:
+    """All ratings as a DataFrame (user_id, movie_id, rating), via COPY, and the newest
+    ``ingested_at`` the export includes (in one snapshot)."""
+    buffer = io.BytesIO()
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        newest = await conn.fetchval("SELECT max(ingested_at) FROM ratings")
+        await conn.copy_from_query(
+            "SELECT user_id, movie_id, rating FROM ratings", output=buffer, format="csv"
+        )
+    buffer.seek(0)
+    frame = pd.read_csv(
+        buffer, names=["user_id", "movie_id", "rating"],
+        dtype={"user_id": "int64", "movie_id": "int64", "rating": "float64"},
+    )
+    return frame, newest
+
+
+async def newest_ingested_at(conn: Connection) -> datetime | None:
+    value: datetime | None = await conn.fetchval("SELECT max(ingested_at) FROM ratings")
+    return value
+
+
+async def users_with_ratings(conn: Connection) -> list[int]:
+    rows = await conn.fetch("SELECT DISTINCT user_id FROM ratings ORDER BY user_id")
+    return [row[0] for row in rows]
+
+
+async def count(conn: Connection) -> int:
+    value: int = await conn.fetchval("SELECT count(*) FROM ratings")
+    return value

@@ -1,0 +1,34 @@
+"""``suggestions``: the predictor's bulk replacement of users' top-K."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from infra.repositories import Connection
+
+
+async def replace_for_users(
+    conn: Connection,
+    user_ids: Sequence[int],
+    rows: Sequence[tuple[int, int, float]],
+    model_version: str,
+) -> int:
+    """Replace these users' suggestions by ``rows`` (user_id, movie_id, value) atomically.
+
+    Readers see either all old or all new rows of a user, never a mix of versions.
+    """
+    async with conn.transaction():
+        await conn.execute("DELETE FROM suggestions WHERE user_id = ANY($1::int[])", list(user_ids))
+        await conn.copy_records_to_table(
+            "suggestions",
+            records=[(u, m, v, model_version) for u, m, v in rows],
+            columns=["user_id", "movie_id", "value", "model_version"],
+        )
+        # A rating stored after this job read the user's ratings still wins.
+        await conn.execute(
+            "UPDATE suggestions sg SET did_rate = true FROM ratings r "
+            "WHERE sg.user_id = ANY($1::int[]) AND r.user_id = sg.user_id "
+            "AND r.movie_id = sg.movie_id AND NOT sg.did_rate",
+            list(user_ids),
+        )
+    return len(rows)

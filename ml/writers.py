@@ -1,0 +1,115 @@
+"""Write ratings and movies frames as MovieLens / TMDB-style files.
+
+Used to turn synthetic data into files for tests, demos and benchmarks; the
+loaders in :mod:`ml.data` read every format written here.  Files are written
+whole to a temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml.errors import UnknownFormat
+
+WRITE_FORMATS = ("ml-100k", "ml-1m", "ml-latest", "tmdb")
+
+
+def _seconds(ratings: pd.DataFrame) -> pd.Series:
+    if "rated_at" not in ratings.columns:
+        return pd.Series(np.zeros(len(ratings), dtype=np.int64))
+    stamps = pd.to_datetime(ratings["rated_at"], utc=True)
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds.fillna(0).astype(np.int64).reset_index(drop=True)
+
+
+def _join(columns: list[pd.Series], sep: str) -> str:
+    if not columns or len(columns[0]) == 0:
+        return ""
+    line = columns[0].astype(str)
+    for column in columns[1:]:
+        line = line + sep + column.astype(str)
+    return "\n".join(line.tolist()) + "\n"
+
+
+def _write_text(path: Path, text: str, encoding: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding=encoding, newline="")
+    os.replace(tmp, path)
+    return path
+
+
+def write_ratings(ratings: pd.DataFrame, directory: Path, format: str) -> Path:
+    """The ratings file of ``format`` in ``directory``; returns its path."""
+    if format not in ("ml-100k", "ml-1m", "ml-latest"):
+        raise UnknownFormat(
+            f"cannot write ratings as {format!r}",
+            hint="use one of ml-100k, ml-1m, ml-latest",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(
+        {
+            "userId": ratings["user_id"].to_numpy(np.int64),
+            "movieId": ratings["movie_id"].to_numpy(np.int64),
+            "rating": ratings["rating"].to_numpy(np.float64),
+            "timestamp": _seconds(ratings).to_numpy(),
+        }
+    )
+    # "%g": "4" rather than "4.0", as MovieLens writes whole ratings.
+    if format == "ml-latest":
+        text = frame.to_csv(index=False, float_format="%g", lineterminator="\n")
+        return _write_text(directory / "ratings.csv", text, "utf-8")
+    text = frame.to_csv(
+        index=False, header=False, sep="\t", float_format="%g", lineterminator="\n"
+    )
+    if format == "ml-100k":
+        return _write_text(directory / "u.data", text, "latin-1")
+    return _write_text(directory / "ratings.dat", text.replace("\t", "::"), "latin-1")
+
+
+def write_movies(movies: pd.DataFrame, directory: Path, format: str) -> Path:
+    """The movies file of ``format`` in ``directory``; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ids = movies["id"].reset_index(drop=True)
+    titles = movies["title"].reset_index(drop=True).astype(str)
+    if format == "ml-100k":
+        # id|title|release date|video release date|IMDb URL|19 genre flags
+        rest = pd.Series(["01-Jan-1995||" + "|".join(["0"] * 20)] * len(movies), dtype=str)
+        return _write_text(directory / "u.item", _join([ids, titles, rest], "|"), "latin-1")
+    if format == "ml-1m":
+        genres = pd.Series(["Drama"] * len(movies), dtype=str)
+        return _write_text(directory / "movies.dat", _join([ids, titles, genres], "::"), "latin-1")
+    if format == "ml-latest":
+        frame = pd.DataFrame({"movieId": ids, "title": titles, "genres": "Drama"})
+        return _write_text(directory / "movies.csv", frame.to_csv(index=False), "utf-8")
+    if format == "tmdb":
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "title": titles,
+                "overview": movies["overview"].reset_index(drop=True)
+                if "overview" in movies.columns
+                else "",
+                "popularity": movies["popularity"].reset_index(drop=True)
+                if "popularity" in movies.columns
+                else 0.0,
+            }
+        )
+        return _write_text(directory / "tmdb_movies.csv", frame.to_csv(index=False), "utf-8")
+    raise UnknownFormat(
+        f"cannot write movies as {format!r}",
+        hint=f"use one of {', '.join(WRITE_FORMATS)}",
+    )
+
+
+def write_dataset(
+    ratings: pd.DataFrame, movies: pd.DataFrame, directory: Path, format: str
+) -> dict[str, Path]:
+    """Both files of a MovieLens data set (``ml-100k``, ``ml-1m`` or ``ml-latest``)."""
+    return {
+        "ratings": write_ratings(ratings, directory, format),
+        "movies": write_movies(movies, directory, format),
+    }

@@ -1,0 +1,1 @@
+"""The Faust app, streamrec's topics, and the error / dead-letter policy."""

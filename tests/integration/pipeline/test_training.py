@@ -1,0 +1,103 @@
+"""Threshold retrains, gated activation, fan-out and predictions, by real workers."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from infra.publisher import EventPublisher
+from tests.integration.pipeline.conftest import Pipeline, rating_messages
+
+
+async def _active_version(pipeline: Pipeline) -> str | None:
+    value = await pipeline.pool.fetchval("SELECT version_name FROM model_versions WHERE is_active")
+    return str(value) if value else None
+
+
+async def test_threshold_retrain_activates_and_every_user_gets_unrated_top_k(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.worker(STREAMREC_RETRAIN_EVERY_N_RATINGS="1000")
+    # Chunks below the threshold, each consumed before the next: one request per crossing.
+    for start in range(0, 2500, 500):
+        await pipeline.publish(rating_messages(pipeline.data, start, start + 500))
+        await pipeline.wait_for(f"{start + 500} ratings",
+                                lambda n=start + 500: _has(pipeline, "SELECT count(*) FROM ratings", n))
+    outbox = await pipeline.pool.fetch("SELECT new_ratings FROM retrain_outbox ORDER BY created_at")
+    assert [row["new_ratings"] for row in outbox] == [1000, 1000]
+    assert await pipeline.scalar("SELECT pending FROM retrain_counter") == 500
+
+    await pipeline.wait_for("an active model", lambda: _has(
+        pipeline, "SELECT count(*) FROM model_versions WHERE is_active", 1))
+    version = await _active_version(pipeline)
+    users = await pipeline.scalar("SELECT count(DISTINCT user_id) FROM ratings")
+    await pipeline.wait_for("suggestions for every user", lambda: _has(
+        pipeline, "SELECT count(DISTINCT user_id) FROM suggestions WHERE model_version = $1",
+        users, version))
+
+    assert await pipeline.scalar(
+        "SELECT count(*) FROM suggestions s JOIN ratings r USING (user_id, movie_id)") == 0, \
+        "a rated movie is never suggested"
+    assert await pipeline.scalar(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM suggestions GROUP BY user_id) c") == 10
+    row = await pipeline.pool.fetchrow(
+        "SELECT rmse, mae, n_ratings, sha256 FROM model_versions ORDER BY created_at LIMIT 1")
+    assert 0 < row["mae"] <= row["rmse"] < 1.5
+    assert row["n_ratings"] >= 1000 and len(row["sha256"]) == 64
+
+
+async def test_a_worse_model_is_recorded_but_not_activated(pipeline: Pipeline) -> None:
+    await pipeline.publish(rating_messages(pipeline.data, 0, 3000))
+    first = pipeline.worker()
+    await pipeline.wait_for("3000 ratings", lambda: _has(pipeline, "SELECT count(*) FROM ratings", 3000))
+    publisher = EventPublisher(pipeline.settings)
+    await publisher.start()
+    try:
+        await publisher.request_retrain("manual")
+        await pipeline.wait_for("the first model", lambda: _has(
+            pipeline, "SELECT count(*) FROM model_versions WHERE is_active", 1))
+        good = await _active_version(pipeline)
+        await pipeline.wait_for("its suggestions", lambda: _has(
+            pipeline, "SELECT count(*) > 0 FROM suggestions WHERE model_version = $1", 1, good))
+
+        # A worker whose training barely moves from the initial factors: a worse model.
+        first.stop()
+        pipeline.worker(STREAMREC_SVD_EPOCHS="1", STREAMREC_SVD_LR="0.00001")
+        await publisher.request_retrain("manual")
+        await pipeline.wait_for("the second model", lambda: _has(
+            pipeline, "SELECT count(*) FROM model_versions", 2))
+    finally:
+        await publisher.stop()
+
+    rows = await pipeline.pool.fetch(
+        "SELECT version_name, rmse, is_active, decision FROM model_versions ORDER BY created_at")
+    assert rows[0]["is_active"] and not rows[1]["is_active"]
+    assert rows[1]["rmse"] > rows[0]["rmse"]
+    assert rows[1]["decision"].startswith("not activated")
+    assert await _active_version(pipeline) == good
+    assert await pipeline.scalar(
+        "SELECT count(*) FROM suggestions WHERE model_version <> $1", good) == 0
+
+
+async def test_two_workers_share_the_partitions_and_lose_nothing(pipeline: Pipeline) -> None:
+    pipeline.worker()
+    pipeline.worker()
+
+    async def two_members() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=pipeline.settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            groups = await admin.describe_consumer_groups([pipeline.settings.app_id])
+            members = groups[0].groups[0][5] if groups and groups[0].groups else []
+            return len(members) == 2 and groups[0].groups[0][2] == "Stable"
+        finally:
+            await admin.close()
+
+    await pipeline.wait_for("both workers in the group", two_members)
+    await pipeline.publish(rating_messages(pipeline.data, 0, 3000))
+    await pipeline.wait_for("3000 ratings", lambda: _has(pipeline, "SELECT count(*) FROM ratings", 3000))
+    assert await pipeline.scalar("SELECT count(DISTINCT event_id) FROM ratings") == 3000
+    assert all(w.proc is not None and w.proc.poll() is None for w in pipeline.workers)
+
+
+async def _has(pipeline: Pipeline, query: str, expected: int, *args: object) -> bool:
+    return await pipeline.scalar(query, *args) == expected

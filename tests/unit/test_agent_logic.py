@@ -1,0 +1,48 @@
+"""Pure parts of the agents and the dead-letter policy."""
+
+import base64
+from datetime import UTC, datetime
+
+from agents.fanout import split_jobs
+from agents.trainer import decide
+from schemas.events import DeadLetter
+from schemas.ratings import Invalid, Origin, Reason
+from streams.deadletter import RawMessage, dead_letter, original_bytes
+
+
+def test_first_model_always_activates() -> None:
+    assert decide(1.2, None, 0.01).activate
+
+
+def test_activation_is_gated_by_the_active_models_rmse_and_tolerance() -> None:
+    assert decide(0.90, 0.92, 0.01).activate
+    assert decide(0.925, 0.92, 0.01).activate
+    worse = decide(0.94, 0.92, 0.01)
+    assert not worse.activate
+    assert worse.text.startswith("not activated") and "0.9400" in worse.text
+
+
+def test_jobs_cover_every_user_once_in_batches() -> None:
+    users = list(range(1, 1002))
+    jobs = split_jobs("v1", users, 250)
+    assert [len(job.user_ids) for job in jobs] == [250, 250, 250, 250, 1]
+    assert [u for job in jobs for u in job.user_ids] == users
+    assert {job.model_version for job in jobs} == {"v1"}
+    assert len({job.job_id for job in jobs}) == len(jobs)
+
+
+def test_dead_letter_keeps_the_original_bytes_and_where_they_came_from() -> None:
+    message = RawMessage(key=b"\x00k", value=b"\xffnot json",
+                         origin=Origin("streamrec.ratings", 5, 99, 1_700_000_000_000))
+    letter = dead_letter(message, Invalid(Reason.INVALID_JSON, "not JSON"))
+    decoded = DeadLetter.loads(letter.dumps())
+    assert (decoded.reason, decoded.source_topic, decoded.source_partition, decoded.source_offset) == (
+        "invalid_json", "streamrec.ratings", 5, 99)
+    assert original_bytes(decoded) == (b"\x00k", b"\xffnot json")
+    assert decoded.value_b64 == base64.b64encode(b"\xffnot json").decode()
+    assert decoded.failed_at <= datetime.now(UTC)
+
+
+def test_a_message_without_key_is_dead_lettered_without_one() -> None:
+    message = RawMessage(key=None, value=b"{}", origin=Origin("t", 0, 0, None))
+    assert original_bytes(dead_letter(message, Invalid(Reason.MISSING_FIELD, "x"))) == (None, b"{}")
