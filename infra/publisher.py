@@ -21,31 +21,39 @@ class EventPublisher:
 
     def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
         self._settings = settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            request_timeout_ms=10_000,
-        )
-        self._started = False
+        self._linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None  # made in start(), on the running loop
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
 
     async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger_ms,
+            request_timeout_ms=10_000,
+        )
         try:
-            await self._producer.start()
+            await producer.start()
         except (KafkaError, OSError) as err:
-            await self._producer.stop()
+            await producer.stop()
             raise ServiceUnavailable(
                 f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {err}", hint=KAFKA_HINT
             ) from err
-        self._started = True
+        self._producer = producer
 
     async def stop(self) -> None:
-        await self._producer.stop()
-        self._started = False
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Send and wait for the broker's acknowledgement."""
+        if self._producer is None:
+            raise ServiceUnavailable("the Kafka producer is not started", hint=KAFKA_HINT)
         try:
             await self._producer.send_and_wait(topic, value, key=key)
         except KafkaError as err:

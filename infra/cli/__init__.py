@@ -11,7 +11,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import db, demo, stack, topics, worker
+from infra.cli import db, demo, models, stack, topics, worker
 from infra.cli.output import err_console
 from infra.errors import StreamrecError
 from infra.settings import Settings
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
+app.add_typer(models.app, name="models")
 app.command()(demo.demo)
 app.command()(worker.worker)
 

@@ -124,3 +124,8 @@ async def users_with_ratings(conn: Connection) -> list[int]:
 async def count(conn: Connection) -> int:
     value: int = await conn.fetchval("SELECT count(*) FROM ratings")
     return value
+
+
+async def user_count(conn: Connection) -> int:
+    value: int = await conn.fetchval("SELECT count(DISTINCT user_id) FROM ratings")
+    return value

@@ -32,3 +32,11 @@ async def replace_for_users(
             list(user_ids),
         )
     return len(rows)
+
+
+async def users_served_by(conn: Connection, model_version: str) -> int:
+    """How many users have suggestions from ``model_version``."""
+    value: int = await conn.fetchval(
+        "SELECT count(DISTINCT user_id) FROM suggestions WHERE model_version = $1", model_version
+    )
+    return value

@@ -1,0 +1,158 @@
+"""``streamrec models list | train | activate | rollback``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import asyncpg
+import typer
+from aiokafka import AIOKafkaConsumer
+
+from infra import db, model_admin
+from infra.cli.output import console, print_json, print_table, settings_of
+from infra.errors import ServiceUnavailable, StreamrecError
+from infra.publisher import EventPublisher
+from infra.repositories import models as models_repo
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
+from infra.repositories.models import ModelVersion
+from infra.settings import Settings
+from schemas.events import ModelPublished
+
+app = typer.Typer(help="Model versions: list, train, activate, roll back.", no_args_is_help=True)
+T = TypeVar("T")
+
+NOT_ACTIVATED_EXIT = 3
+
+
+@asynccontextmanager
+async def _services(settings: Settings, *, kafka: bool) -> AsyncIterator[tuple[asyncpg.Pool, EventPublisher]]:
+    pool = await db.create_pool(settings)
+    publisher = EventPublisher(settings)
+    try:
+        if kafka:
+            await publisher.start()
+        yield pool, publisher
+    finally:
+        if kafka:
+            await publisher.stop()
+        await pool.close()
+
+
+def _run(settings: Settings, work: Callable[[asyncpg.Pool, EventPublisher], Awaitable[T]],
+         *, kafka: bool = True) -> T:
+    async def main() -> T:
+        async with _services(settings, kafka=kafka) as (pool, publisher):
+            return await work(pool, publisher)
+
+    return asyncio.run(main())
+
+
+def _rows(versions: list[ModelVersion]) -> list[tuple[object, ...]]:
+    return [(v.version_name, f"{v.rmse:.4f}", f"{v.mae:.4f}", v.n_ratings,
+             v.created_at.strftime("%Y-%m-%d %H:%M:%S"), "yes" if v.is_active else "", v.decision)
+            for v in versions]
+
+
+@app.command("list")
+def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Versions with their held-out RMSE and MAE, newest first."""
+    async def work(pool: asyncpg.Pool, _: EventPublisher) -> list[ModelVersion]:
+        async with pool.acquire() as conn:
+            return await models_repo.list_versions(conn)
+
+    versions = _run(settings_of(ctx), work, kafka=False)
+    if as_json:
+        print_json([v.as_json() for v in versions])
+    elif not versions:
+        console.print("no model yet: train one with `streamrec models train --wait`")
+    else:
+        print_table("model versions", ["version", "rmse", "mae", "ratings", "created (UTC)", "active",
+                                       "decision"], _rows(versions))
+
+
+@app.command()
+def activate(ctx: typer.Context, version: str) -> None:
+    """Make VERSION the serving model; its suggestions are recomputed."""
+    activated = _run(settings_of(ctx), lambda pool, pub: model_admin.activate(pool, pub, version))
+    console.print(f"active model: {activated.version_name} (rmse {activated.rmse:.4f})", highlight=False)
+
+
+@app.command()
+def rollback(ctx: typer.Context) -> None:
+    """Re-activate the model that was active before the current one."""
+    activated = _run(settings_of(ctx), model_admin.rollback)
+    console.print(f"active model: {activated.version_name} (rmse {activated.rmse:.4f})", highlight=False)
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    wait: bool = typer.Option(False, "--wait", help="Wait for the model and its suggestions."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait with --wait."),
+) -> None:
+    """Ask the worker for a new model now. With --wait: exit 0 once it is active and its
+    suggestions are written, exit 3 if it was recorded but not activated."""
+    settings = settings_of(ctx)
+
+    async def work(pool: asyncpg.Pool, publisher: EventPublisher) -> ModelPublished | None:
+        if not wait:
+            request = await publisher.request_retrain("manual")
+            console.print(f"retrain requested ({request.request_id})", highlight=False)
+            return None
+        return await _train_and_wait(settings, pool, publisher, time.monotonic() + timeout)
+
+    published = _run(settings, work)
+    if published is not None and not published.activated:
+        console.print(f"model {published.version} {published.decision}", highlight=False)
+        raise typer.Exit(NOT_ACTIVATED_EXIT)
+
+
+async def _train_and_wait(settings: Settings, pool: asyncpg.Pool, publisher: EventPublisher,
+                          deadline: float) -> ModelPublished:
+    consumer = AIOKafkaConsumer(settings.topic("model-events"), bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="latest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.seek_to_end()
+        await consumer.position(next(iter(consumer.assignment())))  # positioned before we ask
+        request = await publisher.request_retrain("manual")
+        console.print(f"retrain requested ({request.request_id}); waiting for the worker …",
+                      highlight=False)
+        published = await _wait_for_model(consumer, request.request_id, deadline)
+    finally:
+        await consumer.stop()
+    console.print(f"model {published.version}: rmse {published.rmse:.4f}, mae {published.mae:.4f}, "
+                  f"{published.n_ratings} ratings — {published.decision}", highlight=False)
+    if published.activated:
+        await _wait_for_suggestions(pool, published.version, deadline)
+    return published
+
+
+async def _wait_for_model(consumer: AIOKafkaConsumer, request_id: str, deadline: float) -> ModelPublished:
+    while time.monotonic() < deadline:
+        batches = await consumer.getmany(timeout_ms=1000)
+        for records in batches.values():
+            for record in records:
+                published = ModelPublished.loads(record.value)
+                if request_id in published.request_ids:
+                    return published
+    raise ServiceUnavailable("no model was published in time",
+                             hint="is a worker running? start one with `streamrec worker`")
+
+
+async def _wait_for_suggestions(pool: asyncpg.Pool, version: str, deadline: float) -> None:
+    async with pool.acquire() as conn:
+        users = await ratings_repo.user_count(conn)
+        while time.monotonic() < deadline:
+            served = await suggestions_repo.users_served_by(conn, version)
+            if served >= users:
+                console.print(f"suggestions written for {served} user(s)", highlight=False)
+                return
+            await asyncio.sleep(0.2)
+    raise StreamrecError(f"suggestions of model {version} were not all written in time",
+                         hint="check the worker's log; `streamrec topics lag` shows pending jobs")
