@@ -6,7 +6,7 @@ import base64
 import json
 from collections import Counter
 
-from tests.integration.pipeline.conftest import Pipeline, rating_messages
+from tests.harness import Pipeline, rating_messages
 
 
 async def test_each_rating_lands_once_and_a_replay_changes_nothing(pipeline: Pipeline) -> None:

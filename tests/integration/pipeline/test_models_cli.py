@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.integration.pipeline.conftest import STREAMREC, Pipeline, rating_messages
+from tests.harness import STREAMREC, Pipeline, rating_messages
 
 
 def _cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.publisher import EventPublisher
-from tests.integration.pipeline.conftest import Pipeline, rating_messages
+from tests.harness import Pipeline, rating_messages
 
 
 async def _active_version(pipeline: Pipeline) -> str | None:

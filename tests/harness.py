@@ -1,15 +1,15 @@
-"""Real `streamrec worker` processes against the real broker and Postgres."""
+"""Harness for tests that run real `streamrec worker` processes against the real broker
+and Postgres: worker subprocesses, publishing raw messages, waiting on Postgres."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +17,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from infra import kafka_admin
-from infra.repositories import movies as movies_repo
 from infra.settings import Settings
-from ml.synthetic import SyntheticData, generate
+from ml.synthetic import SyntheticData
 from schemas.events import DeadLetter, RatingEvent
 from schemas.ratings import encode_rating
 
@@ -113,42 +111,6 @@ class Pipeline:
         finally:
             await consumer.stop()
         return letters
-
-
-@pytest.fixture
-async def pipeline(
-    settings: Settings, database_url: str, pool: asyncpg.Pool, tmp_path: Path
-) -> AsyncIterator[Pipeline]:
-    """A throw-away database with the built-in demo movies, topics of this test's own,
-    and a place for worker processes (started by the test)."""
-    data = generate(200, 120, 4000, seed=7)
-    async with pool.acquire() as conn:
-        await movies_repo.upsert(conn, data.movies[["id", "title", "overview", "popularity"]]
-                                 .itertuples(index=False, name=None))
-    app_id = f"streamrec-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "STREAMREC_DATABASE_URL": database_url,
-        "STREAMREC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "STREAMREC_TOPIC_PREFIX": settings.topic_prefix,
-        "STREAMREC_APP_ID": app_id,
-        "STREAMREC_MODEL_DIR": str(tmp_path / "models"),
-        "STREAMREC_HOME": str(tmp_path / "home"),
-        "STREAMREC_RATINGS_PARTITIONS": "4",
-        "STREAMREC_PREDICTION_JOBS_PARTITIONS": "4",
-        "STREAMREC_RETRAIN_EVERY_N_RATINGS": "1000000",
-        "STREAMREC_SVD_FACTORS": "10",
-        "STREAMREC_SVD_EPOCHS": "10",
-        "STREAMREC_PREDICTION_BATCH_SIZE": "50",
-        "STREAMREC_TOP_K": "10",
-    }
-    run_settings = settings.model_copy(update={"app_id": app_id, "ratings_partitions": 4,
-                                               "prediction_jobs_partitions": 4})
-    await kafka_admin.ensure_topics(run_settings)
-    pipe = Pipeline(run_settings, env, pool, data, tmp_path)
-    yield pipe
-    for worker in pipe.workers:
-        worker.stop()
 
 
 def rating_messages(
