@@ -8,7 +8,6 @@ here skips.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,12 +17,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from infra import db, kafka_admin
-from infra.repositories import movies as movies_repo
+from infra import db
 from infra.settings import Settings
 from infra.stack import control
-from ml.synthetic import generate
-from tests.harness import Pipeline
+from tests.harness import Pipeline, open_pipeline
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -95,31 +92,6 @@ async def pipeline(
 ) -> AsyncIterator[Pipeline]:
     """A throw-away database with the built-in demo movies, topics of this test's own,
     and a place for worker processes (started by the test)."""
-    data = generate(200, 120, 4000, seed=7)
-    async with pool.acquire() as conn:
-        await movies_repo.upsert(conn, data.movies[["id", "title", "overview", "popularity"]]
-                                 .itertuples(index=False, name=None))
-    app_id = f"streamrec-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "STREAMREC_DATABASE_URL": database_url,
-        "STREAMREC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "STREAMREC_TOPIC_PREFIX": settings.topic_prefix,
-        "STREAMREC_APP_ID": app_id,
-        "STREAMREC_MODEL_DIR": str(tmp_path / "models"),
-        "STREAMREC_HOME": str(tmp_path / "home"),
-        "STREAMREC_RATINGS_PARTITIONS": "4",
-        "STREAMREC_PREDICTION_JOBS_PARTITIONS": "4",
-        "STREAMREC_RETRAIN_EVERY_N_RATINGS": "1000000",
-        "STREAMREC_SVD_FACTORS": "10",
-        "STREAMREC_SVD_EPOCHS": "10",
-        "STREAMREC_PREDICTION_BATCH_SIZE": "50",
-        "STREAMREC_TOP_K": "10",
-    }
-    run_settings = settings.model_copy(update={"app_id": app_id, "ratings_partitions": 4,
-                                               "prediction_jobs_partitions": 4})
-    await kafka_admin.ensure_topics(run_settings)
-    pipe = Pipeline(run_settings, env, pool, data, tmp_path)
+    pipe = await open_pipeline(settings, database_url, pool, tmp_path)
     yield pipe
-    for worker in pipe.workers:
-        worker.stop()
+    pipe.stop_workers()

@@ -4,6 +4,7 @@ and Postgres: worker subprocesses, publishing raw messages, waiting on Postgres.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -17,8 +18,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from infra import kafka_admin
+from infra.repositories import movies as movies_repo
 from infra.settings import Settings
-from ml.synthetic import SyntheticData
+from ml.synthetic import SyntheticData, generate
 from schemas.events import DeadLetter, RatingEvent
 from schemas.ratings import encode_rating
 
@@ -60,6 +63,10 @@ class Pipeline:
     data: SyntheticData
     tmp: Path
     workers: list[Worker] = field(default_factory=list)
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
 
     def worker(self, **overrides: str) -> Worker:
         worker = Worker({**self.env, **overrides}, self.tmp / f"worker-{len(self.workers)}.log")
@@ -126,3 +133,35 @@ def rating_messages(
         ))
         for row in frame.itertuples()
     ]
+
+
+async def open_pipeline(
+    settings: Settings, database_url: str, pool: asyncpg.Pool, tmp_path: Path
+) -> Pipeline:
+    """Demo movies in the database, topics of this run's own, and the environment of
+    its workers (small models, so training takes well under a second)."""
+    data = generate(200, 120, 4000, seed=7)
+    async with pool.acquire() as conn:
+        await movies_repo.upsert(conn, data.movies[["id", "title", "overview", "popularity"]]
+                                 .itertuples(index=False, name=None))
+    app_id = f"streamrec-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "STREAMREC_DATABASE_URL": database_url,
+        "STREAMREC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "STREAMREC_TOPIC_PREFIX": settings.topic_prefix,
+        "STREAMREC_APP_ID": app_id,
+        "STREAMREC_MODEL_DIR": str(tmp_path / "models"),
+        "STREAMREC_HOME": str(tmp_path / "home"),
+        "STREAMREC_RATINGS_PARTITIONS": "4",
+        "STREAMREC_PREDICTION_JOBS_PARTITIONS": "4",
+        "STREAMREC_RETRAIN_EVERY_N_RATINGS": "1000000",
+        "STREAMREC_SVD_FACTORS": "10",
+        "STREAMREC_SVD_EPOCHS": "10",
+        "STREAMREC_PREDICTION_BATCH_SIZE": "50",
+        "STREAMREC_TOP_K": "10",
+    }
+    run_settings = settings.model_copy(update={"app_id": app_id, "ratings_partitions": 4,
+                                               "prediction_jobs_partitions": 4})
+    await kafka_admin.ensure_topics(run_settings)
+    return Pipeline(run_settings, env, pool, data, tmp_path)

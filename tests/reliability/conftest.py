@@ -1,0 +1,57 @@
+"""A Kafka + Postgres stack of the reliability tests' own (own ports and home), so they
+can stop and restart the services without disturbing anything else."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import db
+from infra.settings import Settings
+from infra.stack import control
+from tests.harness import Pipeline, open_pipeline
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def own_stack(base_settings: Settings) -> Iterator[Settings]:
+    home = Path(tempfile.mkdtemp(prefix="streamrec-faults-"))
+    home.chmod(0o755)  # the postgres user must reach its data directory
+    jar_cache = (base_settings.home / "cache").resolve()
+    if jar_cache.is_dir():
+        (home / "cache").symlink_to(jar_cache)
+    settings = base_settings.model_copy(update={
+        "home": home,
+        "kafka_bootstrap": f"127.0.0.1:{_free_port()}",
+        "kafka_controller_port": _free_port(),
+        "database_url": f"postgresql://streamrec:streamrec@127.0.0.1:{_free_port()}/streamrec",
+        "kafka_heap": "384m",
+    })
+    control.up(settings, lambda service, outcome: None)
+    db.migrate(settings.database_url)
+    yield settings
+    control.down(settings, lambda service, outcome: None)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+async def fault_pipeline(own_stack: Settings, tmp_path: Path) -> AsyncIterator[Pipeline]:
+    settings = own_stack.model_copy(update={"topic_prefix": f"f{tmp_path.name[-12:]}."})
+    pool = await db.create_pool(settings)
+    async with pool.acquire() as conn:  # one database per module: start each test clean
+        await conn.execute("TRUNCATE ratings, suggestions, users, model_versions, retrain_outbox, "
+                           "movies CASCADE; UPDATE retrain_counter SET pending = 0")
+    pipe = await open_pipeline(settings, settings.database_url, pool, tmp_path)
+    yield pipe
+    pipe.stop_workers()
+    await pool.close()
