@@ -7,6 +7,7 @@ newest model's export began is already covered and is dropped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,6 +84,8 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
     # for inspection but not pointed at.
     saved = store.save(result, point_latest=decision.activate,
                        protect=[active.version_name] if active else [])
+    # Read back what was written: only an artifact that passes its digest is recorded.
+    await asyncio.to_thread(store.load, saved.version, expected_sha256=saved.sha256)
 
     async def record() -> None:
         async with pool.acquire() as conn, conn.transaction():

@@ -1,37 +1,62 @@
 """Operator actions on model versions, shared by the CLI and the admin API.
 
-Activating a version changes the one active row, then announces it on
-``model-events`` so the fan-out agent recomputes everyone's suggestions with it.
+A version is activated only after its artifact passed the digest check, so a missing,
+truncated or altered file never becomes the serving model. Activation changes the one
+active row, then announces it on ``model-events`` so the fan-out agent recomputes
+everyone's suggestions with it.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
+from infra.model_store import ModelStore
 from infra.publisher import EventPublisher
 from infra.repositories import models as models_repo
-from infra.repositories.models import ModelVersion
+from infra.repositories.models import ModelVersion, UnknownModelVersion
 from schemas.events import ModelPublished
 
 
-async def _announce(publisher: EventPublisher, version: ModelVersion, decision: str) -> None:
+async def verify_artifact(store: ModelStore, version: ModelVersion) -> None:
+    """:class:`ModelIntegrityError` unless the artifact matches its recorded sha256."""
+    await asyncio.to_thread(store.load, version.version_name, expected_sha256=version.sha256)
+
+
+async def _activate_verified(
+    pool: asyncpg.Pool, publisher: EventPublisher, store: ModelStore, candidate: ModelVersion,
+    decision: str,
+) -> ModelVersion:
+    await verify_artifact(store, candidate)
+    async with pool.acquire() as conn:
+        activated = await models_repo.activate(conn, candidate.version_name)
     await publisher.publish_model(ModelPublished(
-        version=version.version_name, rmse=version.rmse, mae=version.mae,
-        n_ratings=version.n_ratings, activated=True, decision=decision,
+        version=activated.version_name, rmse=activated.rmse, mae=activated.mae,
+        n_ratings=activated.n_ratings, activated=True, decision=decision,
     ))
+    return activated
 
 
-async def activate(pool: asyncpg.Pool, publisher: EventPublisher, version: str) -> ModelVersion:
+async def activate(
+    pool: asyncpg.Pool, publisher: EventPublisher, store: ModelStore, version: str
+) -> ModelVersion:
     """Activate ``version`` (:class:`UnknownModelVersion` lists the known ones)."""
     async with pool.acquire() as conn:
-        activated = await models_repo.activate(conn, version)
-    await _announce(publisher, activated, "manual activation")
-    return activated
+        candidate = await models_repo.get(conn, version)
+        if candidate is None:
+            await models_repo.activate(conn, version)  # raises, listing the known versions
+            raise UnknownModelVersion(f"no model version {version!r}")
+    return await _activate_verified(pool, publisher, store, candidate, "manual activation")
 
 
-async def rollback(pool: asyncpg.Pool, publisher: EventPublisher) -> ModelVersion:
+async def rollback(pool: asyncpg.Pool, publisher: EventPublisher, store: ModelStore) -> ModelVersion:
     """Re-activate the previously active version."""
     async with pool.acquire() as conn:
-        activated = await models_repo.rollback(conn)
-    await _announce(publisher, activated, "rollback")
-    return activated
+        previous = await models_repo.previous_active(conn)
+    if previous is None:
+        raise UnknownModelVersion(
+            "there is no previously active model version to roll back to",
+            hint="list versions with `streamrec models list`",
+        )
+    return await _activate_verified(pool, publisher, store, previous, "rollback")

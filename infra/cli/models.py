@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from infra import db, model_admin
 from infra.cli.output import console, print_json, print_table, settings_of
 from infra.errors import ServiceUnavailable, StreamrecError
+from infra.model_store import ModelStore
 from infra.publisher import EventPublisher
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
@@ -52,6 +53,10 @@ def _run(settings: Settings, work: Callable[[asyncpg.Pool, EventPublisher], Awai
     return asyncio.run(main())
 
 
+def _store(settings: Settings) -> ModelStore:
+    return ModelStore(settings.model_dir, keep=settings.models_to_keep)
+
+
 def _rows(versions: list[ModelVersion]) -> list[tuple[object, ...]]:
     return [(v.version_name, f"{v.rmse:.4f}", f"{v.mae:.4f}", v.n_ratings,
              v.created_at.strftime("%Y-%m-%d %H:%M:%S"), "yes" if v.is_active else "", v.decision)
@@ -78,14 +83,18 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
 @app.command()
 def activate(ctx: typer.Context, version: str) -> None:
     """Make VERSION the serving model; its suggestions are recomputed."""
-    activated = _run(settings_of(ctx), lambda pool, pub: model_admin.activate(pool, pub, version))
+    settings = settings_of(ctx)
+    store = _store(settings)
+    activated = _run(settings, lambda pool, pub: model_admin.activate(pool, pub, store, version))
     console.print(f"active model: {activated.version_name} (rmse {activated.rmse:.4f})", highlight=False)
 
 
 @app.command()
 def rollback(ctx: typer.Context) -> None:
     """Re-activate the model that was active before the current one."""
-    activated = _run(settings_of(ctx), model_admin.rollback)
+    settings = settings_of(ctx)
+    store = _store(settings)
+    activated = _run(settings, lambda pool, pub: model_admin.rollback(pool, pub, store))
     console.print(f"active model: {activated.version_name} (rmse {activated.rmse:.4f})", highlight=False)
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from infra.settings import Settings
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -144,14 +144,3 @@ async def previous_active(conn: Connection) -> ModelVersion | None:
         "ORDER BY activated_at DESC LIMIT 1"
     )
     return ModelVersion.from_row(row) if row else None
-
-
-async def rollback(conn: Connection) -> ModelVersion:
-    """Activate the previously active version; a second rollback undoes the first."""
-    previous = await previous_active(conn)
-    if previous is None:
-        raise UnknownModelVersion(
-            "there is no previously active model version to roll back to",
-            hint="list versions with `streamrec models list`",
-        )
-    return await activate(conn, previous.version_name)
