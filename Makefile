@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PACKAGES := $(wildcard infra ml schemas streams agents api bench)
 
-.PHONY: install demo test lint
+.PHONY: install system-packages demo test lint
 
 $(BIN)/streamrec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,17 @@ $(BIN)/streamrec: pyproject.toml
 
 install: $(BIN)/streamrec
 
+## Debian packages the tests use: Chromium for the browser test (Postgres is installed
+## by `streamrec stack up` itself). Needs root; does nothing when they are present.
+system-packages:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
 ## The main job: the whole pipeline on embedded defaults and built-in data.
 demo: install
 	$(BIN)/streamrec demo $(DEMO_ARGS)
 
 ## The test suite; starts the local stack for the run when it is not up.
-test: install
+test: install system-packages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -30,7 +30,7 @@ def split_jobs(model_version: str, user_ids: list[int], batch_size: int) -> list
 
 async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
     """Send the jobs of an activated model; returns how many."""
-    if not published.activated:
+    if not published.activated or published.covered:
         return 0
     pool = await deps.pool()
 

@@ -59,7 +59,7 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
     pending = [r for r in requests if covered_until is None or r.requested_at > covered_until]
     if not pending:
         log.info("%d retrain request(s) already covered by the newest model", len(requests))
-        return None
+        return await _answer_covered(deps, requests)
 
     exported_at = datetime.now(UTC)
     async with pool.acquire() as conn:
@@ -106,11 +106,29 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
         activated=decision.activate, decision=decision.text, request_ids=[r.request_id for r in pending],
     )
 
-    async def announce() -> None:
-        await (await deps.topics.model_events.send(value=published))
-
-    await with_retry("announcing the model", announce)
+    await with_retry("announcing the model", lambda: _send(deps, published))
     return published
+
+
+async def _answer_covered(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPublished | None:
+    """Announce the newest model again for requests it covers, so whoever waits on a
+    request (``models train --wait``) gets an answer."""
+    pool = await deps.pool()
+    async with pool.acquire() as conn:
+        newest = await with_retry("reading models", lambda: models_repo.newest(conn))
+    if newest is None:
+        return None
+    published = ModelPublished(
+        version=newest.version_name, rmse=newest.rmse, mae=newest.mae, n_ratings=newest.n_ratings,
+        activated=newest.is_active, decision=newest.decision,
+        request_ids=[r.request_id for r in requests], covered=True,
+    )
+    await with_retry("announcing the model", lambda: _send(deps, published))
+    return published
+
+
+async def _send(deps: WorkerDeps, published: ModelPublished) -> None:
+    await (await deps.topics.model_events.send(value=published))
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:

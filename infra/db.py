@@ -36,12 +36,24 @@ def migrate(database_url: str) -> list[str]:
         backend.connection.close()  # yoyo leaves its connection open otherwise
 
 
-async def create_pool(settings: Settings, *, database_url: str | None = None) -> asyncpg.Pool:
-    """The process's pool; :class:`ServiceUnavailable` when Postgres cannot be reached."""
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A pool reset that sends nothing (see ``reset_sessions``)."""
+
+
+async def create_pool(
+    settings: Settings, *, database_url: str | None = None, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """The process's pool; :class:`ServiceUnavailable` when Postgres cannot be reached.
+
+    ``reset_sessions=False`` skips asyncpg's reset query when a connection goes back to
+    the pool: one round trip less per request, for callers that never change session
+    state (the API's read path).
+    """
     url = database_url or settings.database_url
     try:
         pool = await asyncpg.create_pool(
-            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, timeout=10
+            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, timeout=10,
+            reset=None if reset_sessions else _keep_session,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as err:
         raise ServiceUnavailable(

@@ -7,7 +7,6 @@ machine: the local stack started by ``streamrec stack up`` listens on the ports 
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -111,14 +110,15 @@ class Settings(BaseSettings):
         """Full name of one of streamrec's topics (``ratings`` → ``<prefix>ratings``)."""
         return f"{self.topic_prefix}{name}"
 
-    @cached_property
+    # Plain properties, not cached: model_copy(update=...) must not carry stale values.
+    @property
     def kafka_host_port(self) -> tuple[str, int]:
         """Host and port of the first bootstrap server: where the local broker listens."""
         first = self.kafka_bootstrap.split(",")[0].strip()
         host, _, port = first.rpartition(":")
         return host or "127.0.0.1", int(port)
 
-    @cached_property
+    @property
     def database(self) -> DatabaseAddress:
         return DatabaseAddress.parse(self.database_url)
 

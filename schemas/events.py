@@ -40,6 +40,9 @@ class ModelPublished(faust.Record, serializer="json", include_metadata=False, is
     activated: bool
     decision: str = ""
     request_ids: list[str] = []  # the retrain requests this model answers  # noqa: RUF012
+    # True when an existing model is announced again to answer requests it already
+    # covered (made before its export began); the fan-out ignores these.
+    covered: bool = False
 
 
 class PredictionJob(faust.Record, serializer="json", include_metadata=False, isodates=True):

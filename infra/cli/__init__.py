@@ -11,7 +11,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import db, demo, models, stack, topics, worker
+from infra.cli import api, data, db, demo, dlq, models, produce, stack, topics, worker
 from infra.cli.output import err_console
 from infra.errors import StreamrecError
 from infra.settings import Settings
@@ -27,8 +27,12 @@ app.add_typer(stack.app, name="stack")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(models.app, name="models")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(produce.app, name="produce")
+app.add_typer(data.app, name="data")
 app.command()(demo.demo)
 app.command()(worker.worker)
+app.command()(api.api)
 
 _debug = False
 

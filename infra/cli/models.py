@@ -113,7 +113,7 @@ def train(
             request = await publisher.request_retrain("manual")
             console.print(f"retrain requested ({request.request_id})", highlight=False)
             return None
-        return await _train_and_wait(settings, pool, publisher, time.monotonic() + timeout)
+        return await train_and_wait(settings, pool, publisher, time.monotonic() + timeout)
 
     published = _run(settings, work)
     if published is not None and not published.activated:
@@ -121,7 +121,7 @@ def train(
         raise typer.Exit(NOT_ACTIVATED_EXIT)
 
 
-async def _train_and_wait(settings: Settings, pool: asyncpg.Pool, publisher: EventPublisher,
+async def train_and_wait(settings: Settings, pool: asyncpg.Pool, publisher: EventPublisher,
                           deadline: float) -> ModelPublished:
     consumer = AIOKafkaConsumer(settings.topic("model-events"), bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="latest", enable_auto_commit=False)

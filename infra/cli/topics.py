@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 
-from infra import kafka_admin
-from infra.cli.output import console, settings_of
+from infra import kafka_admin, kafka_inspect, kafka_tail
+from infra.cli.output import console, err_console, print_json, settings_of
+from infra.kafka_tail import ShownRecord
+from infra.settings import Settings
 
 app = typer.Typer(help="Inspect and create streamrec's Kafka topics.", no_args_is_help=True)
 
@@ -21,3 +28,154 @@ def create(ctx: typer.Context) -> None:
         console.print(f"created: {', '.join(created)}", highlight=False)
     else:
         console.print("all topics exist", highlight=False)
+
+
+def print_rows(title: str, columns: list[str], rows: list[list[object]], right: int = 0) -> None:
+    """A table whose cells are never cut (long topic names fold); no markup in cells."""
+    console.print(Text(title, style="bold"), soft_wrap=True)
+    table = Table()
+    for i, column in enumerate(columns):
+        table.add_column(column, overflow="fold", justify="right" if i >= len(columns) - right else "left")
+    for row in rows:
+        table.add_row(*(Text("-" if cell is None else str(cell)) for cell in row))
+    if console.is_terminal:
+        console.print(table)
+    else:  # piped: the natural width, so scripts and logs see whole names
+        wide = Console(file=console.file, width=1000)
+        width = Measurement.get(wide, wide.options, table).maximum
+        Console(file=console.file, width=max(width, console.width)).print(table)
+
+
+async def _list(settings: Settings, include_all: bool) -> list[kafka_inspect.TopicInfo]:
+    async with kafka_inspect.connect(settings) as kafka:
+        return await kafka_inspect.list_topics(kafka, include_all=include_all)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    include_all: bool = typer.Option(
+        False, "--all", help="Every topic of the cluster, not only streamrec's."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """streamrec's topics (those with the configured prefix): partitions, replication, offsets."""
+    settings = settings_of(ctx)
+    infos = asyncio.run(_list(settings, include_all))
+    if as_json:
+        print_json([info.as_json() for info in infos])
+        return
+    if not infos:
+        console.print(f"no topic with prefix {settings.topic_prefix!r}; create them with "
+                      "`streamrec topics create`", highlight=False, markup=False)
+        return
+    print_rows(
+        "all topics" if include_all else f"streamrec topics (prefix {settings.topic_prefix!r})",
+        ["topic", "partitions", "replication", "end offsets", "messages"],
+        [[info.name, len(info.partitions), info.replication, info.end_offsets, info.messages]
+         for info in infos],
+        right=4,
+    )
+
+
+async def _describe(settings: Settings, name: str) -> kafka_inspect.TopicInfo:
+    async with kafka_inspect.connect(settings) as kafka:
+        return await kafka_inspect.describe_topic(kafka, name)
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Short name (ratings) or full topic name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Per partition: leader, replicas, earliest and latest offset."""
+    info = asyncio.run(_describe(settings_of(ctx), name))
+    if as_json:
+        print_json({**info.as_json(), "partition_offsets": [
+            {"partition": p.partition, "leader": p.leader, "replicas": p.replicas,
+             "earliest": p.earliest, "latest": p.latest, "messages": p.messages}
+            for p in info.partitions]})
+        return
+    print_rows(
+        f"{info.name}: {len(info.partitions)} partition(s), replication {info.replication}, "
+        f"{info.messages} message(s)",
+        ["partition", "leader", "replicas", "earliest", "latest", "messages"],
+        [[p.partition, p.leader, p.replicas, p.earliest, p.latest, p.messages] for p in info.partitions],
+        right=6,
+    )
+
+
+def _print_record(shown: ShownRecord, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(shown.data, default=str, ensure_ascii=False))
+    else:
+        console.print(Text.assemble((shown.meta, "dim"), " ", shown.body), soft_wrap=True, highlight=False)
+
+
+async def _tail(settings: Settings, name: str, n: int, follow: bool, from_beginning: bool,
+                as_json: bool) -> int:
+    shown = 0
+    async with kafka_inspect.connect(settings) as kafka:
+        topic = kafka_inspect.resolve_topic(settings, name, await kafka.topic_names())
+        dead_letters = topic == settings.topic("ratings-dlq")
+        async for record in kafka_tail.read_existing(kafka, topic, last=None if from_beginning else n):
+            _print_record(kafka_tail.show(record, dead_letters=dead_letters), as_json)
+            shown += 1
+        if follow:
+            if not as_json:
+                err_console.print(f"following {topic}; Ctrl-C stops", highlight=False, markup=False)
+            async for record in kafka_tail.follow(kafka):
+                _print_record(kafka_tail.show(record, dead_letters=dead_letters), as_json)
+                shown += 1
+    return shown
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Short name (ratings, ratings-dlq, …) or full topic name."),
+    n: int = typer.Option(10, "-n", "--lines", min=0, help="How many of the last messages to show."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new messages until Ctrl-C."),
+    from_beginning: bool = typer.Option(
+        False, "--from-beginning", help="Show every message from the earliest offset (-n is ignored)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per message."),
+) -> None:
+    """The last N messages of a topic, decoded: ratings as JSON, dead letters with their
+    reason and the original bytes; anything that is not text is shown as hex."""
+    settings = settings_of(ctx)
+    try:
+        shown = asyncio.run(_tail(settings, name, n, follow, from_beginning, as_json))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    if shown == 0 and not as_json:
+        err_console.print("no messages", highlight=False)
+
+
+async def _lag(settings: Settings, group: str) -> kafka_inspect.GroupLag:
+    async with kafka_inspect.connect(settings) as kafka:
+        return await kafka_inspect.group_lag(kafka, group)
+
+
+@app.command()
+def lag(
+    ctx: typer.Context,
+    group: str | None = typer.Option(
+        None, "--group", "-g", help="Consumer group (default: STREAMREC_APP_ID)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A consumer group's lag per partition of each topic it consumes: end offset,
+    committed offset, lag (from the earliest offset where nothing is committed), total."""
+    settings = settings_of(ctx)
+    result = asyncio.run(_lag(settings, group or settings.app_id))
+    if as_json:
+        print_json(result.as_json())
+        return
+    print_rows(
+        f"group {result.group}: {result.state}, {result.members} member(s), total lag {result.total}",
+        ["topic", "partition", "end offset", "committed", "lag"],
+        [[row.topic, row.partition, row.end, row.committed, lag] for row, lag in result.rows],
+        right=4,
+    )

@@ -81,6 +81,15 @@ async def record(
     )
 
 
+async def newest(conn: Connection) -> ModelVersion | None:
+    """The most recently trained version, active or not."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM model_versions ORDER BY exported_at DESC NULLS LAST, "
+        "created_at DESC LIMIT 1"
+    )
+    return ModelVersion.from_row(row) if row else None
+
+
 async def latest_export(conn: Connection) -> datetime | None:
     """When the newest model's training export started: requests before it are covered."""
     value: datetime | None = await conn.fetchval("SELECT max(exported_at) FROM model_versions")

@@ -129,3 +129,9 @@ async def count(conn: Connection) -> int:
 async def user_count(conn: Connection) -> int:
     value: int = await conn.fetchval("SELECT count(DISTINCT user_id) FROM ratings")
     return value
+
+
+async def ingested_since(conn: Connection, since: datetime) -> int:
+    """Ratings stored or replaced at or after ``since``."""
+    value: int = await conn.fetchval("SELECT count(*) FROM ratings WHERE ingested_at >= $1", since)
+    return value

@@ -27,8 +27,8 @@ async def replace_for_users(
         # A rating stored after this job read the user's ratings still wins.
         await conn.execute(
             "UPDATE suggestions sg SET did_rate = true FROM ratings r "
-            "WHERE sg.user_id = ANY($1::int[]) AND r.user_id = sg.user_id "
-            "AND r.movie_id = sg.movie_id AND NOT sg.did_rate",
+            "WHERE sg.user_id = ANY($1::int[]) AND r.user_id = ANY($1::int[]) "  # index scans
+            "AND r.user_id = sg.user_id AND r.movie_id = sg.movie_id AND NOT sg.did_rate",
             list(user_ids),
         )
     return len(rows)

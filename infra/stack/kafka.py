@@ -143,6 +143,8 @@ def start(settings: Settings) -> str:
         _wait_ready(settings, layout, existing)
         return "already up"
     host, port = settings.kafka_host_port
+    if processes.port_in_use(host, port) and is_ready(settings):
+        return "already up (a broker streamrec did not start)"
     for busy_port, setting in (
         (port, "STREAMREC_KAFKA_BOOTSTRAP"),
         (settings.kafka_controller_port, "STREAMREC_KAFKA_CONTROLLER_PORT"),

@@ -133,6 +133,8 @@ def start(settings: Settings) -> str:
         return "already up"
     db = settings.database
     if processes.port_in_use(db.host, db.port):
+        if is_ready(settings):
+            return "already up (a server streamrec did not start)"
         raise PortInUse(
             f"port {db.port} on {db.host} is taken by another process; Postgres cannot listen there",
             hint="stop that process or choose another port in STREAMREC_DATABASE_URL",

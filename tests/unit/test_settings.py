@@ -57,3 +57,10 @@ def test_database_address_builds_sibling_urls() -> None:
     assert address.with_name("other") == "postgresql://streamrec:pw@127.0.0.1:5433/other"
     with pytest.raises(ValueError, match="postgresql://"):
         DatabaseAddress.parse("mysql://x@y/z")
+
+
+def test_a_copy_with_another_database_url_reports_that_database() -> None:
+    settings = Settings(database_url="postgresql://a:b@127.0.0.1:5433/first")
+    assert settings.database.name == "first"
+    copy = settings.model_copy(update={"database_url": "postgresql://a:b@127.0.0.1:5433/second"})
+    assert copy.database.name == "second"

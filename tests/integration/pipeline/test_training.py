@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from datetime import timedelta
+
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.publisher import EventPublisher
+from schemas.events import ModelPublished, RetrainRequest
 from tests.harness import Pipeline, rating_messages
 
 
@@ -101,3 +107,37 @@ async def test_two_workers_share_the_partitions_and_lose_nothing(pipeline: Pipel
 
 async def _has(pipeline: Pipeline, query: str, expected: int, *args: object) -> bool:
     return await pipeline.scalar(query, *args) == expected
+
+
+async def test_a_request_the_newest_model_covers_is_answered_without_training(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.publish(rating_messages(pipeline.data, 0, 1000))
+    pipeline.worker()
+    await pipeline.wait_for("1000 ratings", lambda: _has(pipeline, "SELECT count(*) FROM ratings", 1000))
+    publisher = EventPublisher(pipeline.settings)
+    await publisher.start()
+    consumer = AIOKafkaConsumer(pipeline.settings.topic("model-events"),
+                                bootstrap_servers=pipeline.settings.kafka_bootstrap,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        first = await publisher.request_retrain("manual")
+        await pipeline.wait_for("the model", lambda: _has(pipeline, "SELECT count(*) FROM model_versions", 1))
+        late = RetrainRequest(reason="manual", new_ratings=0, request_id=str(uuid.uuid4()),
+                              requested_at=first.requested_at - timedelta(seconds=1))
+        await publisher.send(pipeline.settings.topic("retrain-requests"), late.dumps())
+        answers: dict[str, ModelPublished] = {}
+        deadline = time.monotonic() + 60
+        while late.request_id not in answers and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    published = ModelPublished.loads(record.value)
+                    answers.update({request_id: published for request_id in published.request_ids})
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+    assert answers[first.request_id].covered is False
+    assert answers[late.request_id].covered is True
+    assert answers[late.request_id].version == answers[first.request_id].version
+    assert await pipeline.scalar("SELECT count(*) FROM model_versions") == 1, "no second training"

@@ -1,0 +1,1 @@
+"""The HTTP API: a Starlette app built by :func:`api.app.create_app`."""

@@ -1,0 +1,186 @@
+"""The OpenAPI 3 description served at ``/openapi.json``, written by hand to match the routes.
+
+Limits come from the modules that enforce them, so the two cannot drift apart;
+tests/integration/api/test_openapi.py runs schemathesis against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.page import PAGE_LIMIT
+from api.params import MAX_BODY_BYTES
+from api.routes.suggestions import LIMIT_DEFAULT, LIMIT_MAX
+from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
+
+JSON = "application/json"
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict[str, Schema], *, optional: tuple[str, ...] = (), extra: bool = False) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": extra,
+    }
+
+
+def _json(description: str, schema: Schema) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(description, _ref("Error"))
+
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_NULLABLE_TEXT = {"type": "string", "nullable": True}
+_USER_ID = {"name": "user_id", "in": "query", "required": True, "schema": _ID,
+            "description": "The user whose suggestions to return."}
+_UNAVAILABLE = _error("Postgres or Kafka cannot be reached right now; retry later.")
+_ADMIN_ERRORS = {
+    "401": _error("No `Authorization: Bearer` header."),
+    "403": _error("Wrong token, or the admin routes are disabled (no STREAMREC_ADMIN_TOKEN)."),
+    "503": _UNAVAILABLE,
+}
+
+_ERROR_DETAIL = _obj({"code": {"type": "string"}, "message": {"type": "string"}, "hint": {"type": "string"}},
+                     optional=("hint",), extra=True)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj({"error": _ERROR_DETAIL}),
+    "Suggestion": _obj({"id": _ID, "title": {"type": "string"}, "overview": {"type": "string"},
+                        "score": {"type": "number"}}),
+    "Suggestions": _obj({
+        "user_id": _ID,
+        "model_version": {**_NULLABLE_TEXT, "description": "The model that made the list (the "
+                          "active model for popular lists); null when no model is active."},
+        "source": {"type": "string", "enum": ["model", "popular"]},
+        "suggestions": {"type": "array", "items": _ref("Suggestion")},
+    }),
+    "Rating": _obj({"user_id": _ID, "movie_id": _ID,
+                    "rating": {"type": "number", "minimum": RATING_MIN, "maximum": RATING_MAX,
+                               "multipleOf": 0.5}}),
+    "RatingAccepted": _obj({"event_id": {"type": "string", "format": "uuid"}, "user_id": _ID,
+                            "movie_id": _ID, "rating": {"type": "number"},
+                            "rated_at": {"type": "string", "format": "date-time"}}),
+    "ModelVersion": _obj({
+        "version": {"type": "string"}, "rmse": {"type": "number"}, "mae": {"type": "number"},
+        "n_ratings": {"type": "integer"}, "params": {"type": "object"}, "sha256": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}, "is_active": {"type": "boolean"},
+        "activated_at": {"type": "string", "format": "date-time", "nullable": True},
+        "decision": {"type": "string"},
+    }),
+    "Models": _obj({"active": _NULLABLE_TEXT, "models": {"type": "array", "items": _ref("ModelVersion")}}),
+    "ActiveModel": _obj({"model": _ref("ModelVersion")}),
+    "RetrainRequested": _obj({"request_id": {"type": "string", "format": "uuid"},
+                              "reason": {"type": "string", "enum": ["manual"]},
+                              "requested_at": {"type": "string", "format": "date-time"}}),
+    "Readiness": _obj({
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "checks": _obj({name: {"type": "string", "enum": ["up", "down"]} for name in ("postgres", "kafka")}),
+        "error": _ERROR_DETAIL,
+    }, optional=("error",)),
+}
+
+_SUGGESTIONS_GET = {
+    "summary": "A user's suggestions, best first; popular unrated movies for a new user.",
+    "description": "Never a movie the user has rated, even one rated after the last prediction.",
+    "parameters": [
+        _USER_ID,
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}},
+    ],
+    "responses": {
+        "200": _json("The suggestions.", _ref("Suggestions")),
+        "400": _error("Missing or bad user_id or limit."),
+        "503": _UNAVAILABLE,
+    },
+}
+
+
+def _static(media_type: str, what: str) -> dict[str, Any]:
+    return {"get": {"summary": what, "responses": {
+        "200": {"description": what, "content": {media_type: {"schema": {"type": "string"}}}}}}}
+
+
+def _admin(summary: str, ok: str, schema: Schema, more: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"summary": summary, "security": [{"adminToken": []}],
+            "responses": {ok: _json(summary, schema), **(more or {}), **_ADMIN_ERRORS}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/suggestions/": {"get": {**_SUGGESTIONS_GET, "operationId": "suggestions"}},
+    "/api/suggestions": {"get": {**_SUGGESTIONS_GET, "operationId": "suggestionsNoSlash"}},
+    "/api/ratings": {"post": {
+        "summary": "Publish a rating (a RatingEvent on the ratings topic).",
+        "description": "The pipeline stores it and leaves the movie out of the user's suggestions. "
+                       f"Bodies are JSON or form-encoded, at most {MAX_BODY_BYTES} bytes.",
+        "requestBody": {"required": True, "content": {
+            JSON: {"schema": _ref("Rating")},
+            "application/x-www-form-urlencoded": {"schema": _ref("Rating")},
+        }},
+        "responses": {
+            "202": _json("Published; the pipeline will store it.", _ref("RatingAccepted")),
+            "400": _error("The body is not JSON or a form."),
+            "413": _error("The body is too large."),
+            "422": _error("A field is missing or invalid (`error.fields` names each)."),
+            "503": _error("Kafka cannot be reached; retry later."),
+        },
+    }},
+    "/healthz": {"get": {"summary": "The process is alive.", "responses": {
+        "200": _json("Alive.", _obj({"status": {"type": "string", "enum": ["alive"]}}))}}},
+    "/readyz": {"get": {"summary": "Postgres and Kafka answer.", "responses": {
+        "200": _json("Both answer.", _ref("Readiness")),
+        "503": _json("At least one does not (`checks` says which).", _ref("Readiness"))}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {
+        "200": {"description": "Text exposition format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/openapi.json": {"get": {"summary": "This description.", "responses": {
+        "200": _json("OpenAPI 3.", {"type": "object"})}}},
+    "/api/admin/models": {"get": _admin("Model versions, newest first.", "200", _ref("Models"))},
+    "/api/admin/models/{version}/activate": {"post": {
+        **_admin("Activate a version; suggestions are recomputed.", "200", _ref("ActiveModel"),
+                 {"404": _error("No such version (`error.known` lists them)."),
+                  "409": _error("The version's artifact is missing or fails its sha256 check.")}),
+        "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+    }},
+    "/api/admin/models/rollback": {"post": _admin(
+        "Re-activate the previously active version.", "200", _ref("ActiveModel"),
+        {"409": _error("No version was active before the current one, or its artifact fails "
+                       "its sha256 check.")})},
+    "/api/admin/retrain": {"post": _admin("Ask the trainer for a new model.", "202",
+                                          _ref("RetrainRequested"))},
+    "/": {"get": {"summary": "The HTMX page.", "responses": {
+        "200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/suggestions": {"get": {
+        "summary": "The page's HTML fragment of a user's suggestions (for htmx).",
+        "parameters": [_USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
+            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}}],
+        "responses": {code: {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}
+                      for code, what in (("200", "The fragment."), ("400", "Bad user_id or limit."),
+                                         ("503", "Postgres cannot be reached."))},
+    }},
+    "/static/htmx.min.js": _static("text/javascript", "htmx 2 (shipped with streamrec)."),
+    "/static/page.js": _static("text/javascript", "The page's script."),
+    "/static/page.css": _static("text/css", "The page's styles."),
+}
+
+
+def build() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "streamrec API", "version": "0.1.0",
+                 "description": "Movie suggestions served from the table the streaming pipeline fills."},
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
+                                               "description": "STREAMREC_ADMIN_TOKEN"}},
+        },
+    }

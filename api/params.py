@@ -1,0 +1,142 @@
+"""Strict parsing of query parameters and request bodies (400/413/422 as :class:`ApiError`).
+
+Ids are positive Postgres integers (1 .. 2**31-1) written as plain decimal digits;
+``"1.0"``, ``"+1"``, ``" 1"`` or ``"1e3"`` are refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from api.errors import ApiError
+from schemas.ratings import MAX_ID, is_valid_rating
+
+MAX_BODY_BYTES = 16 * 1024
+RATING_FIELDS = ("user_id", "movie_id", "rating")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_DECIMAL = re.compile(r"[0-9]{1,2}(\.[0-9]{1,6})?")
+
+
+def query_int(params: QueryParams, name: str, *, low: int, high: int, default: int | None = None) -> int:
+    """The integer query parameter ``name`` within [low, high]; 400 when missing or bad."""
+    values = params.getlist(name)
+    if not values:
+        if default is not None:
+            return default
+        raise ApiError(400, "missing_parameter", f"the query parameter {name} is required",
+                       hint=f"add ?{name}=<integer between {low} and {high}>", parameter=name)
+    if len(values) > 1:
+        raise ApiError(400, "invalid_parameter", f"give the query parameter {name} once", parameter=name)
+    raw = values[0]
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        shown = raw if len(raw) <= 32 else raw[:32] + "…"
+        raise ApiError(400, "invalid_parameter",
+                       f"{name} must be an integer between {low} and {high}, got {shown!r}", parameter=name)
+    return int(raw)
+
+
+def user_id_param(params: QueryParams) -> int:
+    return query_int(params, "user_id", low=1, high=MAX_ID)
+
+
+@dataclass(frozen=True)
+class RatingInput:
+    user_id: int
+    movie_id: int
+    rating: float
+
+
+async def read_body(request: Request) -> tuple[dict[str, object], bool]:
+    """The body as a dict, and whether it was a form (``x-www-form-urlencoded``, whose
+    fields are all text); anything else must be a JSON object."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as err:
+            raise ApiError(400, "invalid_body", "the form body is not UTF-8") from err
+        return dict(pairs), True
+    if content_type not in ("", "application/json") and not content_type.endswith("+json"):
+        raise ApiError(400, "invalid_body", f"unsupported content type {content_type!r}",
+                       hint="send application/json or application/x-www-form-urlencoded")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON",
+                       hint='send {"user_id": 1, "movie_id": 2, "rating": 4.5}') from err
+    if not isinstance(payload, dict):
+        raise ApiError(422, "invalid_rating", "the body must be a JSON object",
+                       fields={"body": f"expected an object, got {type(payload).__name__}"})
+    return payload, False
+
+
+def _id_field(payload: Mapping[str, object], name: str, errors: dict[str, str], form: bool) -> int:
+    if name not in payload:
+        errors[name] = "required"
+        return 0
+    value = payload[name]
+    if form and isinstance(value, str) and _DIGITS.fullmatch(value):  # form fields are text
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors[name] = f"must be an integer, got {_kind(value)}"
+    elif not 0 < value <= MAX_ID:
+        errors[name] = f"must be between 1 and {MAX_ID}, got {_short(value)}"
+    else:
+        return value
+    return 0
+
+
+def _rating_field(payload: Mapping[str, object], errors: dict[str, str], form: bool) -> float:
+    if "rating" not in payload:
+        errors["rating"] = "required"
+        return 0.0
+    value = payload["rating"]
+    if form and isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        errors["rating"] = f"must be a number, got {_kind(value)}"
+    elif not is_valid_rating(float(value)):
+        errors["rating"] = f"must be 0.5 to 5.0 in steps of 0.5, got {_short(value)}"
+    else:
+        return float(value)
+    return 0.0
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else text[:24] + "…"
+
+
+def _kind(value: object) -> str:
+    return "text" if isinstance(value, str) else "null" if value is None else type(value).__name__
+
+
+def rating_input(payload: Mapping[str, object], *, form: bool = False) -> RatingInput:
+    """Validated rating fields; 422 listing every bad field. JSON must carry numbers
+    (``"5"`` is refused, as on the ratings topic); a form's text fields are parsed.
+    Unknown fields are refused too (a client setting ``event_id`` would be ignored)."""
+    errors: dict[str, str] = {}
+    user_id = _id_field(payload, "user_id", errors, form)
+    movie_id = _id_field(payload, "movie_id", errors, form)
+    rating = _rating_field(payload, errors, form)
+    for name in sorted(set(payload) - set(RATING_FIELDS))[:10]:
+        errors[name[:64]] = "unknown field"
+    if errors:
+        listed = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
+        raise ApiError(422, "invalid_rating", f"the rating is not valid ({listed})", fields=errors)
+    return RatingInput(user_id, movie_id, rating)

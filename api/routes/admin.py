@@ -1,0 +1,107 @@
+"""Admin routes behind ``Authorization: Bearer <STREAMREC_ADMIN_TOKEN>``.
+
+No header or another scheme → 401; a wrong token → 403 (compared in constant time);
+no token configured → 403 ``admin_disabled`` whatever is sent. Activation and rollback
+change the active row, then announce it on ``model-events`` so the fan-out agent
+recomputes everyone's suggestions (Kafka is checked first: no change without the event).
+A version whose artifact is missing or fails its sha256 check is refused (409) and the
+active model keeps serving; the API therefore needs the model store (STREAMREC_MODEL_DIR).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from api.errors import ApiError
+from api.services import Services, services_of
+from infra import model_admin
+from infra.model_store import ModelStore
+from infra.repositories import models as models_repo
+from infra.repositories.models import UnknownModelVersion
+from ml.errors import InvalidModelVersion, ModelIntegrityError
+
+# The artifact of the version to activate failed its check: nothing changed.
+REFUSED = (ModelIntegrityError, InvalidModelVersion)
+
+
+def _store(services: Services) -> ModelStore:
+    return ModelStore(services.settings.model_dir, keep=services.settings.models_to_keep)
+
+
+def _refused(err: ModelIntegrityError | InvalidModelVersion) -> ApiError:
+    return ApiError(409, "model_refused", f"not activated: {err.message}", hint=err.hint)
+
+
+def _authorised(request: Request) -> Services:
+    services = services_of(request)
+    token = services.settings.admin_token
+    if not token:
+        raise ApiError(403, "admin_disabled", "the admin routes are disabled on this server",
+                       hint="set STREAMREC_ADMIN_TOKEN and restart the API to enable them")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise ApiError(401, "unauthorized", "admin routes need an Authorization: Bearer <token> header",
+                       headers={"WWW-Authenticate": 'Bearer realm="streamrec-admin"'})
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(403, "forbidden", "the bearer token is not the admin token")
+    return services
+
+
+async def list_models(request: Request) -> JSONResponse:
+    services = _authorised(request)
+    async with (await services.pool()).acquire() as conn:
+        versions = await models_repo.list_versions(conn)
+    active = next((v.version_name for v in versions if v.is_active), None)
+    return JSONResponse({"active": active, "models": [v.as_json() for v in versions]})
+
+
+async def activate(request: Request) -> JSONResponse:
+    services = _authorised(request)
+    version = request.path_params["version"]
+    pool, publisher = await services.pool(), await services.publisher()
+    try:
+        activated = await model_admin.activate(pool, publisher, _store(services), version)
+    except REFUSED as err:
+        raise _refused(err) from err
+    except UnknownModelVersion as err:
+        async with pool.acquire() as conn:
+            known = [v.version_name for v in await models_repo.list_versions(conn)]
+        raise ApiError(404, "unknown_model_version", err.message, hint=err.hint, known=known) from err
+    return JSONResponse({"model": activated.as_json()})
+
+
+async def rollback(request: Request) -> JSONResponse:
+    services = _authorised(request)
+    pool, publisher = await services.pool(), await services.publisher()
+    try:
+        activated = await model_admin.rollback(pool, publisher, _store(services))
+    except REFUSED as err:
+        raise _refused(err) from err
+    except UnknownModelVersion as err:
+        raise ApiError(409, "nothing_to_roll_back", err.message, hint=err.hint) from err
+    return JSONResponse({"model": activated.as_json()})
+
+
+async def retrain(request: Request) -> JSONResponse:
+    services = _authorised(request)
+    request_made = await (await services.publisher()).request_retrain("manual")
+    return JSONResponse(
+        {
+            "request_id": request_made.request_id,
+            "reason": request_made.reason,
+            "requested_at": request_made.requested_at.isoformat(),
+        },
+        status_code=202,
+    )
+
+
+routes = [
+    Route("/api/admin/models", list_models, methods=["GET"]),
+    Route("/api/admin/models/rollback", rollback, methods=["POST"]),
+    Route("/api/admin/models/{version}/activate", activate, methods=["POST"]),
+    Route("/api/admin/retrain", retrain, methods=["POST"]),
+]

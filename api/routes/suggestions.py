@@ -1,0 +1,49 @@
+"""``GET /api/suggestions/?user_id=&limit=``: the user's suggestions as JSON (one query)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from api.params import query_int, user_id_param
+from api.services import services_of
+from infra.repositories import serving
+from infra.repositories.serving import Served
+
+LIMIT_DEFAULT, LIMIT_MAX = 50, 200
+
+
+async def fetch(request: Request, *, default_limit: int = LIMIT_DEFAULT) -> Served:
+    """Parse ``user_id`` and ``limit`` (400 when bad) and read the suggestions (JSON and page)."""
+    user_id = user_id_param(request.query_params)
+    limit = query_int(request.query_params, "limit", low=1, high=LIMIT_MAX, default=default_limit)
+    services = services_of(request)
+    served = await serving.suggestions_for(await services.pool(), user_id, limit)
+    services.metrics.suggestions_served.labels(served.source).inc()
+    return served
+
+
+def as_json(served: Served) -> dict[str, Any]:
+    return {
+        "user_id": served.user_id,
+        "model_version": served.model_version,
+        "source": served.source,
+        "suggestions": [
+            {"id": s.id, "title": s.title, "overview": s.overview, "score": s.score}
+            for s in served.suggestions
+        ],
+    }
+
+
+async def suggestions(request: Request) -> JSONResponse:
+    return JSONResponse(as_json(await fetch(request)))
+
+
+# With and without the trailing slash: the seed's clients call `/api/suggestions/`.
+routes = [
+    Route("/api/suggestions/", suggestions, methods=["GET"]),
+    Route("/api/suggestions", suggestions, methods=["GET"]),
+]

@@ -1,0 +1,109 @@
+"""``python -m bench [all|predict|ingest|retrain|quality|api] [--scale small|ml-1m] [--smoke]``
+
+Each benchmark writes ``<out>/<name>.json`` and ``<out>/<name>.png``, then
+``BENCHMARKS.md`` is regenerated from every results file in ``<out>``.  By default
+``<out>`` is ``bench/results`` and the report is the repository's ``BENCHMARKS.md``;
+``--smoke`` (tiny sizes, seconds each, for CI) writes into ``--out`` or a fresh
+temporary directory, never over the committed results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, RESULTS_DIR, machine, now_iso, scale_of, write_result
+from bench.plots import plot
+from bench.report import write_report
+from infra.settings import Settings
+
+BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[2])
+    parser.add_argument("which", nargs="?", default="all", choices=("all", *BENCHMARKS))
+    parser.add_argument("--scale", choices=("small", "ml-1m"), default="ml-1m")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI (no speed claims)")
+    parser.add_argument("--out", type=Path, help="results directory (default bench/results; "
+                        "a temporary one with --smoke)")
+    parser.add_argument("--events", type=int, help="ingest: ratings of the throughput phase")
+    parser.add_argument("--movielens", type=Path, help="quality: also evaluate this ratings file")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only regenerate BENCHMARKS.md from the results files")
+    parser.add_argument("--no-spy", action="store_true",
+                        help="ingest/retrain: do not profile the worker with py-spy")
+    return parser.parse_args(argv)
+
+
+async def run_one(name: str, args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    module = importlib.import_module(f"bench.{name}")
+    scale = scale_of(args.scale, args.smoke)
+    options: dict[str, Any] = {}
+    if name == "ingest":
+        options = {"events": args.events, "spy": not args.no_spy and not args.smoke}
+    elif name == "retrain":
+        options = {"spy": not args.no_spy and not args.smoke}
+    elif name == "quality":
+        options = {"movielens": args.movielens}
+    result: dict[str, Any] | None = await module.run(settings, scale, **options)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.out is not None:
+        out = args.out
+    elif args.smoke:
+        out = Path(tempfile.mkdtemp(prefix="streamrec-bench-smoke-"))
+    else:
+        out = RESULTS_DIR
+    report = out / "BENCHMARKS.md" if (args.smoke or args.out is not None) else REPO / "BENCHMARKS.md"
+    settings = Settings()
+    names: tuple[str, ...] = BENCHMARKS if args.which == "all" else (args.which,)
+    if args.report_only:
+        names = ()
+    failed: list[str] = []
+    for name in names:
+        started = time.perf_counter()
+        print(f"== {name} ({'smoke' if args.smoke else args.scale})", flush=True)
+        try:
+            result = asyncio.run(run_one(name, args, settings))
+        except Exception as err:  # one broken benchmark must not lose the others' results
+            print(f"{name} failed: {type(err).__name__}: {err}", file=sys.stderr)
+            failed.append(name)
+            continue
+        if result is None:
+            continue
+        result = {
+            "benchmark": name,
+            "scale": "smoke" if args.smoke else args.scale,
+            "smoke": args.smoke,
+            "finished_at": now_iso(),
+            "duration_s": time.perf_counter() - started,
+            "machine": machine(settings),
+            **result,
+        }
+        path = write_result(out, name, result)
+        plot(name, result, out / f"{name}.png")
+        for target in result.get("targets", []):
+            mark = "met" if target["met"] else "MISSED"
+            print(f"   {target['name']}: {target['value']:.4g} {target['unit']} "
+                  f"(target {target['target']}: {mark})")
+        print(f"   wrote {path} in {result['duration_s']:.0f} s", flush=True)
+    write_report(out, report)
+    print(f"report: {report}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""HTTP/1.1 load generator on raw asyncio streams, run as its own process by the api
+benchmark: ``python -m bench.loadgen OPTIONS.json`` prints a JSON result.
+
+Closed loop (``concurrency`` keep-alive connections, each sending its next request when
+the previous answer is in) for throughput; open loop (requests scheduled at a fixed
+``rate``, latency counted from the scheduled time, so a slow server cannot hide its
+queue) for latency.  A request counts only with status 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    async def get(self, path: str) -> int:
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+
+async def _connect(host: str, port: int) -> Connection:
+    reader, writer = await asyncio.open_connection(host, port)
+    return Connection(reader, writer, host)
+
+
+def _summary(latencies: list[float], errors: int, seconds: float) -> dict[str, Any]:
+    arr = np.asarray(latencies, dtype=np.float64) * 1000
+    pct = {f"p{p}": float(np.percentile(arr, p)) if len(arr) else float("nan") for p in (50, 95, 99)}
+    return {"requests": len(latencies), "errors": errors, "seconds": seconds,
+            "rps": len(latencies) / seconds if seconds else 0.0,
+            "latency_ms": pct | {"max": float(arr.max()) if len(arr) else float("nan")}}
+
+
+async def closed_loop(host: str, port: int, paths: list[str], concurrency: int, duration: float,
+                      warmup: float) -> dict[str, Any]:
+    conns = [await _connect(host, port) for _ in range(concurrency)]
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + duration
+
+    async def loop(conn: Connection, offset: int) -> None:
+        nonlocal errors
+        i = offset
+        while (now := time.perf_counter()) < stop_at:
+            status = await conn.get(paths[i % len(paths)])
+            i += concurrency
+            if now >= measure_from:
+                if status == 200:
+                    latencies.append(time.perf_counter() - now)
+                else:
+                    errors += 1
+
+    await asyncio.gather(*(loop(c, n) for n, c in enumerate(conns)))
+    for conn in conns:
+        conn.writer.close()
+    return _summary(latencies, errors, duration)
+
+
+async def open_loop(host: str, port: int, paths: list[str], rate: int, duration: float,
+                    connections: int) -> dict[str, Any]:
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(await _connect(host, port))
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(path: str, scheduled: float) -> None:
+        nonlocal errors
+        conn = await idle.get()
+        try:
+            status = await conn.get(path)
+        finally:
+            idle.put_nowait(conn)
+        if status == 200:
+            latencies.append(time.perf_counter() - scheduled)
+        else:
+            errors += 1
+
+    start = time.perf_counter()
+    total = int(rate * duration)
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(paths[i % len(paths)], scheduled)))
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    seconds = time.perf_counter() - start
+    while not idle.empty():
+        idle.get_nowait().writer.close()
+    result = _summary(latencies, errors, seconds)
+    result["rate"] = rate
+    return result
+
+
+async def main(options: dict[str, Any]) -> dict[str, Any]:
+    host, port, paths = options["host"], int(options["port"]), list(options["paths"])
+    if options["mode"] == "closed":
+        return await closed_loop(host, port, paths, int(options["concurrency"]),
+                                 float(options["duration"]), float(options.get("warmup", 0.5)))
+    return await open_loop(host, port, paths, int(options["rate"]), float(options["duration"]),
+                           int(options.get("connections", 32)))
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(json.loads(Path(sys.argv[1]).read_text())))))

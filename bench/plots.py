@@ -1,0 +1,146 @@
+"""One PNG per benchmark (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+GiB = 1024**3
+
+
+def _predict(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    labels = ["seed loop", "streamrec"]
+    values = [r["seed_per_user_s"] * 1000, r["streamrec_per_user_s"] * 1000]
+    bars = ax1.barh(labels, values, color=["#b0b0b0", "#2a7ab0"])
+    ax1.set_xscale("log")
+    ax1.set_xlabel("ms per user (log scale)")
+    ax1.set_title(f"per user: {r['ratio']:,.0f}x faster")
+    for bar, value in zip(bars, values, strict=True):
+        ax1.text(value, bar.get_y() + bar.get_height() / 2, f" {value:.3g} ms", va="center")
+    parts = [("read", r["streamrec_read_s"]), ("score", r["streamrec_score_s"]),
+             ("write", r["streamrec_write_s"])]
+    left = 0.0
+    for (name, seconds), color in zip(parts, ["#9ecae1", "#3182bd", "#08519c"], strict=True):
+        ax2.barh(["streamrec\nall users"], [seconds], left=left, color=color, label=f"{name} {seconds:.2f} s")
+        left += seconds
+    ax2.axvline(5.0, color="red", linestyle="--", label="target 5 s")
+    ax2.set_xlabel("seconds")
+    ax2.set_title(f"{r['n_users']:,} users' top-{r['top_k']}: {r['streamrec_total_s']:.2f} s")
+    ax2.legend(loc="lower right", fontsize=8)
+
+
+def _rss(ax: Axes, series: list[list[float]], title: str) -> None:
+    if series:
+        ax.plot([p[0] for p in series], [p[1] / 2**20 for p in series], color="#6a51a3")
+    ax.axhline(1024, color="red", linestyle="--", label="target 1 GiB")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("worker tree RSS (MiB)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def _ingest(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2, ax4, ax3 = fig.subplots(1, 4)
+    over_time = r.get("latency_over_time", [])
+    ax4.scatter([p[0] for p in over_time], [p[1] for p in over_time], s=2, color="#2a7ab0")
+    ax4.axhline(200, color="red", linestyle="--", label="200 ms")
+    ax4.set_xlabel("seconds since the first send")
+    ax4.set_ylabel("latency (ms)")
+    ax4.set_title("latency over the run")
+    ax4.legend(fontsize=8)
+    progress = r.get("progress", [])
+    ax1.plot([p[0] for p in progress], [p[1] for p in progress], color="#2a7ab0")
+    ax1.set_xlabel("seconds since the worker started")
+    ax1.set_ylabel("ratings visible in Postgres")
+    ax1.set_title(f"backlog: {r['events_per_s']:,.0f} events/s")
+    latencies = sorted(r.get("latencies_ms", []))
+    if latencies:
+        n = len(latencies)
+        ax2.plot(latencies, [(i + 1) / n for i in range(n)], color="#2a7ab0")
+        for key, style in (("p50", ":"), ("p95", "-."), ("p99", "--")):
+            ax2.axvline(r["latency_ms"][key], linestyle=style, color="gray",
+                        label=f"{key} {r['latency_ms'][key]:.0f} ms")
+    ax2.axvline(200, color="red", linestyle="--", label="target p99 200 ms")
+    ax2.set_xlabel("publish → did_rate visible (ms)")
+    ax2.set_ylabel("fraction of events")
+    ax2.set_title(f"at {r['latency_rate']:,} events/s")
+    ax2.legend(fontsize=8)
+    _rss(ax3, r.get("rss_series", []), f"peak {r['worker_peak_rss_bytes'] / 2**20:.0f} MiB")
+
+
+def _retrain(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    left = 0.0
+    colors = ["#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
+    for (name, seconds), color in zip(r["phases_s"].items(), colors, strict=False):
+        ax1.barh(["retrain"], [max(seconds, 0.0)], left=left, color=color, label=f"{name} {seconds:.1f} s")
+        left += max(seconds, 0.0)
+    limit = r["fit_s"] + 10.0
+    ax1.axvline(limit, color="red", linestyle="--", label=f"target fit + 10 s = {limit:.1f} s")
+    ax1.set_xlabel("seconds since the RetrainRequest")
+    ax1.set_title(f"request → all {r['n_users']:,} users live: {r['total_s']:.1f} s")
+    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.2), ncol=2)
+    _rss(ax2, r.get("rss_series", []), f"peak {r['worker_peak_rss_bytes'] / 2**20:.0f} MiB")
+
+
+def _quality(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    names = list(r["datasets"])
+    width = 0.35
+    xs = range(len(names))
+    ax1.bar([x - width / 2 for x in xs], [r["datasets"][n]["rmse"] for n in names], width,
+            label="SVD", color="#2a7ab0")
+    ax1.bar([x + width / 2 for x in xs], [r["datasets"][n]["baseline_rmse"] for n in names], width,
+            label="global mean", color="#b0b0b0")
+    ax1.set_xticks(list(xs), names)
+    ax1.set_ylabel("held-out RMSE (lower is better)")
+    ax1.legend(fontsize=8)
+    ax2.bar([x - width / 2 for x in xs], [r["datasets"][n]["precision_at_10"] for n in names], width,
+            label="SVD", color="#2a7ab0")
+    ax2.bar([x + width / 2 for x in xs], [r["datasets"][n]["baseline_precision_at_10"] for n in names],
+            width, label="popularity", color="#b0b0b0")
+    ax2.set_xticks(list(xs), names)
+    ax2.set_ylabel("precision@10 (higher is better)")
+    ax2.legend(fontsize=8)
+
+
+def _api(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    names = ["bare Starlette", "/api/suggestions/"]
+    ax1.bar(names, [r["bare_rps"], r["api_rps"]], color=["#b0b0b0", "#2a7ab0"])
+    ax1.set_ylabel("requests/s (closed loop)")
+    ax1.set_title(f"ratio {r['ratio']:.2f}")
+    ax2.bar(["p50", "p99"], [r["api_fixed_rate_ms"]["p50"], r["api_fixed_rate_ms"]["p99"]],
+            color="#2a7ab0")
+    ax2.axhline(10, color="red", linestyle="--", label="target p99 10 ms")
+    ax2.set_ylabel(f"ms at {r['fixed_rate']:,} requests/s")
+    ax2.legend(fontsize=8)
+
+
+PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
+    "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
+}
+
+
+def plot(name: str, result: dict[str, Any], path: Path) -> None:
+    draw = PLOTS.get(name)
+    if draw is None:
+        return
+    width = 19 if name == "ingest" else 11
+    fig = plt.figure(figsize=(width, 4.2), layout="constrained")
+    try:
+        draw(fig, result)
+        fig.suptitle(f"streamrec {name} ({result.get('scale', '')}, {result['machine']['cores']} cores)")
+        fig.savefig(path, dpi=80)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,31 @@
+"""``streamrec api``: serve the HTTP API (and the HTMX page) on uvicorn."""
+
+from __future__ import annotations
+
+import typer
+
+from infra.cli.output import settings_of
+
+
+def api(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Address to bind [default: STREAMREC_API_HOST]."),
+    port: int | None = typer.Option(None, "--port", help="Port to bind [default: STREAMREC_API_PORT]."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (each with its own pool)."),
+    loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning or error."),
+) -> None:
+    """Serve GET /api/suggestions/, POST /api/ratings, health, metrics, admin and the page."""
+    import uvicorn
+
+    settings = settings_of(ctx)
+    # The factory reads the same STREAMREC_* environment in every worker process.
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level=loglevel.lower(),
+        ws="none",
+        lifespan="on",
+    )

@@ -1,0 +1,113 @@
+"""``streamrec dlq list | replay``: the dead-letter topic."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from infra import dlq, kafka_inspect
+from infra.cli.output import console, print_json, settings_of
+from infra.cli.topics import print_rows
+from infra.kafka_tail import preview
+from infra.settings import Settings
+from streams.deadletter import original_bytes
+
+app = typer.Typer(help="List and replay the dead-letter topic (ratings-dlq).", no_args_is_help=True)
+
+
+def _rows(letters: list[dlq.Letter]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for item in letters:
+        letter = item.letter
+        if letter is None:
+            rows.append([item.offset, "(not a dead letter)", "", "", "", "", item.status])
+            continue
+        key, value = original_bytes(letter)
+        rows.append([
+            item.offset, letter.reason, letter.detail,
+            f"{letter.source_partition}@{letter.source_offset}",
+            letter.failed_at.isoformat(timespec="seconds"),
+            f"key={preview(key, 20)} {preview(value, 80)}",
+            item.status,
+        ])
+    return rows
+
+
+async def _list(settings: Settings, limit: int, reason: str | None) -> list[dlq.Letter]:
+    async with kafka_inspect.connect(settings) as kafka:
+        return await dlq.list_letters(kafka, limit=limit, reason=reason)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show the last N letters."),
+    reason: str | None = typer.Option(None, "--reason", help="Only letters with this reason code."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The last dead letters: reason, where they came from (partition@offset of the
+    ratings topic), when, a preview of the original bytes, and whether `dlq replay`
+    has republished them."""
+    settings = settings_of(ctx)
+    letters = asyncio.run(_list(settings, limit, reason))
+    if as_json:
+        print_json([item.as_json() for item in letters])
+        return
+    if not letters:
+        console.print("the dead-letter topic is empty" + (f" for reason {reason!r}" if reason else ""),
+                      highlight=False, markup=False)
+        return
+    print_rows(
+        f"{dlq.dlq_topic(settings)}: last {len(letters)} letter(s)",
+        ["offset", "reason", "detail", "source", "failed at", "original", "status"],
+        _rows(letters),
+    )
+
+
+async def _replay(settings: Settings, reason: str | None, dry_run: bool) -> dlq.ReplayOutcome:
+    async with kafka_inspect.connect(settings) as kafka:
+        return await dlq.replay(kafka, reason=reason, dry_run=dry_run)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    reason: str | None = typer.Option(
+        None, "--reason", help="Only letters with this reason code (e.g. unknown_movie); the others "
+        "stay replayable."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed; send and "
+                                 "record nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Republish dead-lettered events (their original key and value bytes) to the ratings
+    topic, e.g. after adding a missing movie.
+
+    Each letter is replayed once: progress is kept by the consumer group
+    <STREAMREC_APP_ID>-dlq-replay and committed after the broker acknowledged the events.
+    An event that fails again is dead-lettered again by the worker, so it is never lost.
+    An event published without an event_id gets a new one derived from its new offset.
+    """
+    settings = settings_of(ctx)
+    outcome = asyncio.run(_replay(settings, reason, dry_run))
+    if as_json:
+        print_json(outcome.as_json())
+        return
+    if outcome.replayed:
+        print_rows(
+            "would replay" if dry_run else f"replayed to {settings.topic('ratings')}",
+            ["offset", "reason", "detail", "source", "failed at", "original", "status"],
+            _rows(outcome.replayed),
+        )
+    verb = "would replay" if dry_run else "replayed"
+    summary = f"{verb} {len(outcome.replayed)} letter(s)"
+    extras = [f"{outcome.already_replayed} replayed before", f"{outcome.skipped} of other reasons kept"]
+    if outcome.unreadable:
+        extras.append(f"{outcome.unreadable} unreadable skipped")
+    console.print(f"{summary} ({', '.join(extras)}); group {outcome.group}"
+                  + ("; dry run: nothing sent or recorded" if dry_run else ""),
+                  highlight=False, markup=False)
+    if outcome.stopped_early_at is not None:
+        console.print(f"stopped at DLQ offset {outcome.stopped_early_at}: too many letters of other "
+                      "reasons in between; run again without --reason or for those reasons",
+                      highlight=False, markup=False)

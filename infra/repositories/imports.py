@@ -1,0 +1,151 @@
+"""Bulk imports of movies, users and ratings (``streamrec data import | generate``).
+
+Rows go in with COPY into per-transaction staging tables and are merged set-based.
+Idempotent: importing the same data again changes no row. Ratings follow the
+ingest rules (repositories.ratings): an event id already stored is dropped, the latest
+``rated_at`` per (user, movie) wins, and a rated movie is never suggested again; an
+import does not count towards a retrain (request one when it is done).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from infra.repositories import Connection
+
+CHUNK_ROWS = 50_000
+
+MovieRow = tuple[int, str, str, float]  # id, title, overview, popularity
+RatingRow = tuple[int, int, int, float, datetime, UUID]  # row_no, user, movie, rating, rated_at, event_id
+
+_MOVIES_STAGING = """
+CREATE TEMP TABLE movies_import (
+    id integer, title text, overview text, popularity double precision
+) ON COMMIT DROP
+"""
+
+# A MovieLens file has no overview or popularity: it keeps what is stored.
+_MERGE_MOVIES = """
+INSERT INTO movies AS m (id, title, overview, popularity)
+SELECT DISTINCT ON (id) id, title, overview, CASE WHEN $1 THEN popularity ELSE 0 END
+FROM movies_import ORDER BY id
+ON CONFLICT (id) DO UPDATE SET
+    title = EXCLUDED.title,
+    overview = CASE WHEN EXCLUDED.overview <> '' THEN EXCLUDED.overview ELSE m.overview END,
+    popularity = CASE WHEN $1 THEN EXCLUDED.popularity ELSE m.popularity END
+WHERE (m.title, m.overview, m.popularity) IS DISTINCT FROM (
+    EXCLUDED.title,
+    CASE WHEN EXCLUDED.overview <> '' THEN EXCLUDED.overview ELSE m.overview END,
+    CASE WHEN $1 THEN EXCLUDED.popularity ELSE m.popularity END)
+RETURNING (xmax = 0) AS inserted
+"""
+
+_RATINGS_STAGING = """
+CREATE TEMP TABLE ratings_import (
+    row_no integer, user_id integer, movie_id integer, rating real, rated_at timestamptz,
+    event_id uuid
+) ON COMMIT DROP
+"""
+
+_MERGE_RATINGS = """
+WITH fresh AS (
+    SELECT DISTINCT ON (s.event_id) s.*
+    FROM ratings_import s
+    WHERE NOT EXISTS (SELECT 1 FROM ratings r WHERE r.event_id = s.event_id)
+    ORDER BY s.event_id
+), latest AS (
+    SELECT DISTINCT ON (user_id, movie_id) *
+    FROM fresh
+    ORDER BY user_id, movie_id, rated_at DESC, event_id DESC
+)
+INSERT INTO ratings AS r (user_id, movie_id, rating, rated_at, event_id)
+SELECT user_id, movie_id, rating, rated_at, event_id FROM latest
+ON CONFLICT (user_id, movie_id) DO UPDATE
+    SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at,
+        event_id = EXCLUDED.event_id, ingested_at = now()
+    WHERE EXCLUDED.rated_at > r.rated_at
+"""
+
+_MARK_DID_RATE = """
+UPDATE suggestions sg SET did_rate = true, updated_at = now()
+FROM (SELECT DISTINCT user_id, movie_id FROM ratings_import) s
+WHERE sg.user_id = s.user_id AND sg.movie_id = s.movie_id AND NOT sg.did_rate
+"""
+
+
+def _affected(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def merge_movies(
+    conn: Connection, rows: Sequence[MovieRow], *, with_popularity: bool,
+    progress: Callable[[int], None] = lambda n: None,
+) -> tuple[int, int]:
+    """Insert new movies and update changed ones (call inside a transaction);
+    returns (inserted, updated)."""
+    await conn.execute(_MOVIES_STAGING)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start:start + CHUNK_ROWS]
+        await conn.copy_records_to_table(
+            "movies_import", records=chunk, columns=["id", "title", "overview", "popularity"]
+        )
+        progress(len(chunk))
+    changed = await conn.fetch(_MERGE_MOVIES, with_popularity)
+    inserted = sum(1 for row in changed if row["inserted"])
+    return inserted, len(changed) - inserted
+
+
+async def insert_users(conn: Connection, user_ids: Sequence[int]) -> int:
+    """Users not yet stored; returns how many were new."""
+    status = await conn.execute(
+        "INSERT INTO users (id) SELECT DISTINCT u FROM unnest($1::int[]) AS u ORDER BY 1 "
+        "ON CONFLICT DO NOTHING",
+        list(user_ids),
+    )
+    return _affected(status)
+
+
+async def stage_ratings(
+    conn: Connection, rows: Sequence[RatingRow], progress: Callable[[int], None] = lambda n: None
+) -> None:
+    """COPY ratings into this transaction's staging table, in chunks."""
+    await conn.execute(_RATINGS_STAGING)
+    columns = ["row_no", "user_id", "movie_id", "rating", "rated_at", "event_id"]
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start:start + CHUNK_ROWS]
+        await conn.copy_records_to_table("ratings_import", records=chunk, columns=columns)
+        progress(len(chunk))
+
+
+async def unknown_movies(conn: Connection, limit: int = 5) -> list[tuple[int, int]]:
+    """(movie id, first row_no) of staged ratings whose movie does not exist."""
+    rows = await conn.fetch(
+        "SELECT s.movie_id, min(s.row_no) AS row_no FROM ratings_import s "
+        "WHERE NOT EXISTS (SELECT 1 FROM movies m WHERE m.id = s.movie_id) "
+        "GROUP BY s.movie_id ORDER BY 2 LIMIT $1",
+        limit,
+    )
+    return [(row["movie_id"], row["row_no"]) for row in rows]
+
+
+async def merge_ratings(conn: Connection) -> tuple[int, int, int]:
+    """Store the staged ratings; returns (new users, ratings stored, suggestions marked)."""
+    users = _affected(await conn.execute(
+        "INSERT INTO users (id) SELECT DISTINCT user_id FROM ratings_import "
+        "ORDER BY 1 ON CONFLICT DO NOTHING"
+    ))
+    stored = _affected(await conn.execute(_MERGE_RATINGS))
+    marked = _affected(await conn.execute(_MARK_DID_RATE))
+    return users, stored, marked
+
+
+async def counts(conn: Connection) -> dict[str, int]:
+    """Rows per table, for reports and tests."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM movies) AS movies, (SELECT count(*) FROM users) AS users, "
+        "(SELECT count(*) FROM ratings) AS ratings"
+    )
+    assert row is not None
+    return {key: int(row[key]) for key in ("movies", "users", "ratings")}

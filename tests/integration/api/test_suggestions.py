@@ -1,0 +1,161 @@
+"""GET /api/suggestions/: contract, order, rated-movie exclusion, cold start, limit, 4xx."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.api.support import add_model, add_movies, add_rating, add_suggestions
+
+MOVIES = [(i, f"Movie {i}", float(100 - i)) for i in range(1, 13)]  # popularity: 1 is the most popular
+
+
+@pytest.fixture
+async def seeded(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await add_movies(pool, MOVIES)
+    return pool
+
+
+async def test_contract_and_personalised_order(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(3, 4.5), (9, 4.9), (2, 4.5), (5, 3.1)], version="v42")
+
+    response = await client.get("/api/suggestions/", params={"user_id": 7})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"user_id", "model_version", "source", "suggestions"}
+    assert (body["user_id"], body["model_version"], body["source"]) == (7, "v42", "model")
+    assert [s["id"] for s in body["suggestions"]] == [9, 2, 3, 5]  # value desc, ties by id
+    assert body["suggestions"][0] == {"id": 9, "title": "Movie 9", "overview": "About Movie 9.",
+                                      "score": 4.9}
+
+
+async def test_path_with_and_without_trailing_slash(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(3, 4.5)])
+    with_slash = await client.get("/api/suggestions/?user_id=7")
+    without = await client.get("/api/suggestions?user_id=7")
+    assert with_slash.status_code == without.status_code == 200
+    assert with_slash.json() == without.json()
+
+
+async def test_never_a_rated_movie(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(1, 5.0), (2, 4.8), (3, 4.6), (4, 4.4)], did_rate=[1])
+    first = (await client.get("/api/suggestions/?user_id=7")).json()
+    assert [s["id"] for s in first["suggestions"]] == [2, 3, 4]  # did_rate left out
+
+    # A rating stored after the predictions, before the pipeline marks did_rate.
+    await add_rating(seeded, 7, 3)
+    second = (await client.get("/api/suggestions/?user_id=7")).json()
+    assert [s["id"] for s in second["suggestions"]] == [2, 4]
+    assert second["source"] == "model"
+
+
+async def test_cold_start_serves_popular_unrated_movies(client: httpx.AsyncClient,
+                                                        seeded: asyncpg.Pool) -> None:
+    await add_rating(seeded, 8, 1)
+    await add_rating(seeded, 8, 3)
+    body = (await client.get("/api/suggestions/?user_id=8&limit=4")).json()
+    assert body["source"] == "popular"
+    assert body["model_version"] is None  # no model active yet
+    assert [s["id"] for s in body["suggestions"]] == [2, 4, 5, 6]
+    assert body["suggestions"][0]["score"] == 98.0
+
+    await add_model(seeded, "v7", active=True, activated_minutes_ago=1)
+    again = (await client.get("/api/suggestions/?user_id=8&limit=4")).json()
+    assert (again["source"], again["model_version"]) == ("popular", "v7")
+
+
+async def test_every_suggestion_rated_falls_back_to_popular(client: httpx.AsyncClient,
+                                                            seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 9, [(5, 4.0), (6, 3.0)], did_rate=[5])
+    await add_rating(seeded, 9, 6)
+    body = (await client.get("/api/suggestions/?user_id=9&limit=3")).json()
+    assert body["source"] == "popular"
+    assert [s["id"] for s in body["suggestions"]] == [1, 2, 3]
+
+
+async def test_user_and_database_without_anything(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/suggestions/?user_id=1")).json()
+    assert body == {"user_id": 1, "model_version": None, "source": "popular", "suggestions": []}
+
+
+async def test_limit(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(i, 5.0 - i / 10) for i in range(1, 13)])
+    assert len((await client.get("/api/suggestions/?user_id=7&limit=3")).json()["suggestions"]) == 3
+    assert len((await client.get("/api/suggestions/?user_id=7&limit=200")).json()["suggestions"]) == 12
+    assert len((await client.get("/api/suggestions/?user_id=7")).json()["suggestions"]) == 12
+    popular = (await client.get("/api/suggestions/?user_id=70&limit=1")).json()
+    assert [s["id"] for s in popular["suggestions"]] == [1]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("", "missing_parameter"),
+        ("?limit=5", "missing_parameter"),
+        ("?user_id=", "invalid_parameter"),
+        ("?user_id=abc", "invalid_parameter"),
+        ("?user_id=1.5", "invalid_parameter"),
+        ("?user_id=-1", "invalid_parameter"),
+        ("?user_id=0", "invalid_parameter"),
+        ("?user_id=%2B5", "invalid_parameter"),
+        ("?user_id=2147483648", "invalid_parameter"),
+        ("?user_id=99999999999999999999999999", "invalid_parameter"),
+        ("?user_id=1&user_id=2", "invalid_parameter"),
+        ("?user_id=1&limit=0", "invalid_parameter"),
+        ("?user_id=1&limit=201", "invalid_parameter"),
+        ("?user_id=1&limit=ten", "invalid_parameter"),
+        ("?user_id=1&limit=-5", "invalid_parameter"),
+    ],
+)
+async def test_bad_parameters_are_400_json(client: httpx.AsyncClient, query: str, code: str) -> None:
+    response = await client.get(f"/api/suggestions/{query}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/nope", 404, "not_found"),
+        ("GET", "/api/suggestion/", 404, "not_found"),
+        ("GET", "/static/missing.js", 404, "not_found"),
+        ("POST", "/api/suggestions/?user_id=1", 405, "method_not_allowed"),
+        ("DELETE", "/api/suggestions", 405, "method_not_allowed"),
+        ("GET", "/api/ratings", 405, "method_not_allowed"),
+        ("PUT", "/healthz", 405, "method_not_allowed"),
+        ("POST", "/static/htmx.min.js", 405, "method_not_allowed"),
+        ("GET", "/api/admin/retrain", 405, "method_not_allowed"),
+    ],
+)
+async def test_unknown_routes_and_wrong_methods_are_json(client: httpx.AsyncClient, method: str, path: str,
+                                                         status: int, code: str) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == code
+    if status == 405:
+        assert response.headers["allow"]
+
+
+async def test_html_fragment_for_the_page(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await seeded.execute("UPDATE movies SET title = '<script>alert(1)</script> & co' WHERE id = 2")
+    await add_suggestions(seeded, 7, [(2, 4.0), (3, 3.0)])
+    response = await client.get("/suggestions?user_id=7")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert '<section id="suggestions"' in html and 'data-movie-id="3"' in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html and "<script>" not in html
+    assert html.count('hx-post="/api/ratings"') == 10
+    bad = await client.get("/suggestions?user_id=x")
+    assert bad.status_code == 400 and 'role="alert"' in bad.text
+
+    page = await client.get("/")
+    assert page.status_code == 200 and 'src="/static/htmx.min.js"' in page.text
+    htmx = await client.get("/static/htmx.min.js")
+    assert htmx.status_code == 200 and "htmx" in htmx.text[:200]

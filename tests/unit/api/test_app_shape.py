@@ -1,0 +1,81 @@
+"""The app's shape without services: routes match the OpenAPI description, the page's
+HTML is escaped, metrics registries are per app, the CLI command exists."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from typer.testing import CliRunner
+
+from api import openapi
+from api.app import create_app
+from api.metrics import Metrics, MetricsMiddleware
+from api.page import PAGE, fragment
+from infra.cli import app as cli_app
+from infra.repositories.serving import Served, Suggestion
+from infra.settings import Settings
+
+
+def test_every_route_is_described_with_its_methods() -> None:
+    app = create_app(Settings())
+    routes = {
+        route.path: {m.lower() for m in (route.methods or ()) if m != "HEAD"}
+        for route in app.routes if isinstance(route, Route)
+    }
+    described = {path: set(ops) for path, ops in openapi.PATHS.items() if not path.startswith("/static/")}
+    assert routes == described
+
+
+def test_description_is_json_and_refers_to_existing_schemas() -> None:
+    text = json.dumps(openapi.build())
+    for name in set(re.findall(r"#/components/schemas/(\w+)", text)):
+        assert name in openapi.SCHEMAS
+
+
+def test_fragment_escapes_text_and_carries_the_rating_values() -> None:
+    served = Served(7, "model", "v<1>", [Suggestion(5, '<b>"Bold"</b> & co', "It's <i>fine</i>", 4.2)])
+    html = fragment(served, 20)
+    assert "<b>" not in html and "<i>" not in html
+    assert "&lt;b&gt;&quot;Bold&quot;&lt;/b&gt; &amp; co" in html
+    assert "v&lt;1&gt;" in html
+    values = re.findall(r'hx-vals="([^"]*)"', html)
+    assert len(values) == 5
+    assert json.loads(values[3].replace("&quot;", '"')) == {"user_id": 7, "movie_id": 5, "rating": 4}
+    assert 'hx-get="/suggestions?user_id=7&amp;limit=20"' in html
+
+
+def test_page_ships_htmx_locally() -> None:
+    assert 'src="/static/htmx.min.js"' in PAGE
+    assert "http://" not in PAGE and "https://" not in PAGE
+    assert '<label for="user-id">' in PAGE and 'lang="en"' in PAGE
+
+
+def test_each_metrics_instance_has_its_own_registry() -> None:
+    first, second = Metrics(), Metrics()
+    first.ratings_accepted.inc()
+    assert b"streamrec_api_ratings_accepted_total 1.0" in first.render()
+    assert b"streamrec_api_ratings_accepted_total 0.0" in second.render()
+
+
+def test_cli_has_the_api_command() -> None:
+    result = CliRunner().invoke(cli_app, ["api", "--help"])
+    assert result.exit_code == 0
+    assert "--workers" in result.output and "--port" in result.output
+
+
+async def test_an_unexpected_error_is_a_json_500_without_a_trace() -> None:
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("secret internals")
+
+    metrics = Metrics()
+    transport = httpx.ASGITransport(app=MetricsMiddleware(broken, metrics))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        response = await client.get("/anything")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret" not in response.text
+    assert b'streamrec_api_errors_total{route="<unmatched>",status="500"} 1.0' in metrics.render()
