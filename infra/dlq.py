@@ -22,7 +22,8 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from infra import kafka_inspect
 from infra.errors import ServiceUnavailable, StreamrecError
-from infra.kafka_inspect import KAFKA_HINT, Kafka
+from infra.kafka_admin import KAFKA_HINT
+from infra.kafka_inspect import Kafka
 from infra.kafka_tail import load_dead_letter, preview
 from infra.settings import Settings
 from schemas.events import DeadLetter

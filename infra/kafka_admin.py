@@ -15,6 +15,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from infra.errors import ServiceUnavailable, StreamrecError
 from infra.settings import Settings
 
+KAFKA_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -38,13 +40,14 @@ async def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
     """True when the broker answers a metadata request within ``timeout_s``."""
     # A refused connection is the expected answer while polling; aiokafka would log
     # each one as an error.
-    with _quiet("aiokafka"):
+    with quiet_kafka_logs():
         return await _metadata_answered(bootstrap, timeout_s)
 
 
 @contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    logger = logging.getLogger(logger_name)
+def quiet_kafka_logs() -> Iterator[None]:
+    """aiokafka logs every refused connection as an error; callers report it once."""
+    logger = logging.getLogger("aiokafka")
     previous = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
@@ -80,7 +83,7 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
             await admin.close()
         raise ServiceUnavailable(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {err}",
-            hint="start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP",
+            hint=KAFKA_HINT,
         ) from err
     try:
         yield admin

@@ -7,8 +7,7 @@ request into one :class:`ServiceUnavailable` naming the bootstrap address.
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +18,8 @@ from aiokafka.errors import KafkaError
 
 from infra import kafka_admin
 from infra.errors import ServiceUnavailable, StreamrecError
+from infra.kafka_admin import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
-
-KAFKA_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
 
 
 class UnknownTopic(StreamrecError):
@@ -30,18 +28,6 @@ class UnknownTopic(StreamrecError):
 
 class UnknownGroup(StreamrecError):
     """No such consumer group (the hint lists the ones that exist)."""
-
-
-@contextlib.contextmanager
-def quiet_kafka_logs() -> Iterator[None]:
-    """aiokafka logs every refused connection as an error; the CLI reports it once."""
-    logger = logging.getLogger("aiokafka")
-    previous = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 @dataclass

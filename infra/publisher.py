@@ -9,11 +9,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from infra.errors import ServiceUnavailable
+from infra.kafka_admin import KAFKA_HINT
 from infra.settings import Settings
 from schemas.events import ModelPublished, RatingEvent, RetrainRequest
 from schemas.ratings import encode_rating
-
-KAFKA_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
 
 
 class EventPublisher:

@@ -25,7 +25,7 @@ from infra import kafka_admin
 from infra.demo_data import DEMO_MOVIES, DEMO_USERS
 from infra.errors import ServiceUnavailable, StreamrecError
 from infra.importer import epoch_micros, rating_event_id
-from infra.kafka_inspect import KAFKA_HINT, quiet_kafka_logs
+from infra.kafka_admin import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
 from ml.data import load_ratings
 from ml.errors import DataFormatError

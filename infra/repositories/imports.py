@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from infra.repositories import Connection
+from infra.repositories import Connection, ratings
 
 CHUNK_ROWS = 50_000
 
@@ -49,34 +49,8 @@ CREATE TEMP TABLE ratings_import (
 ) ON COMMIT DROP
 """
 
-_MERGE_RATINGS = """
-WITH fresh AS (
-    SELECT DISTINCT ON (s.event_id) s.*
-    FROM ratings_import s
-    WHERE NOT EXISTS (SELECT 1 FROM ratings r WHERE r.event_id = s.event_id)
-    ORDER BY s.event_id
-), latest AS (
-    SELECT DISTINCT ON (user_id, movie_id) *
-    FROM fresh
-    ORDER BY user_id, movie_id, rated_at DESC, event_id DESC
-)
-INSERT INTO ratings AS r (user_id, movie_id, rating, rated_at, event_id)
-SELECT user_id, movie_id, rating, rated_at, event_id FROM latest
-ON CONFLICT (user_id, movie_id) DO UPDATE
-    SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at,
-        event_id = EXCLUDED.event_id, ingested_at = now()
-    WHERE EXCLUDED.rated_at > r.rated_at
-"""
-
-_MARK_DID_RATE = """
-UPDATE suggestions sg SET did_rate = true, updated_at = now()
-FROM (SELECT DISTINCT user_id, movie_id FROM ratings_import) s
-WHERE sg.user_id = s.user_id AND sg.movie_id = s.movie_id AND NOT sg.did_rate
-"""
-
-
-def _affected(status: str) -> int:
-    return int(status.rsplit(" ", 1)[-1])
+_MERGE_RATINGS = ratings.upsert_sql("ratings_import")
+_MARK_DID_RATE = ratings.mark_did_rate_sql("ratings_import")
 
 
 async def merge_movies(
@@ -104,7 +78,7 @@ async def insert_users(conn: Connection, user_ids: Sequence[int]) -> int:
         "ON CONFLICT DO NOTHING",
         list(user_ids),
     )
-    return _affected(status)
+    return ratings.affected(status)
 
 
 async def stage_ratings(
@@ -132,12 +106,12 @@ async def unknown_movies(conn: Connection, limit: int = 5) -> list[tuple[int, in
 
 async def merge_ratings(conn: Connection) -> tuple[int, int, int]:
     """Store the staged ratings; returns (new users, ratings stored, suggestions marked)."""
-    users = _affected(await conn.execute(
+    users = ratings.affected(await conn.execute(
         "INSERT INTO users (id) SELECT DISTINCT user_id FROM ratings_import "
         "ORDER BY 1 ON CONFLICT DO NOTHING"
     ))
-    stored = _affected(await conn.execute(_MERGE_RATINGS))
-    marked = _affected(await conn.execute(_MARK_DID_RATE))
+    stored = ratings.affected(await conn.execute(_MERGE_RATINGS))
+    marked = ratings.affected(await conn.execute(_MARK_DID_RATE))
     return users, stored, marked
 
 

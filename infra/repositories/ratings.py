@@ -20,12 +20,14 @@ CREATE TEMP TABLE IF NOT EXISTS ratings_staging (
 ) ON COMMIT DELETE ROWS
 """
 
-# Events already stored (a redelivery, a replay) are dropped first; of the rest, the
-# latest per (user, movie) is applied, and only over an older stored rating.
-_UPSERT = """
+def upsert_sql(staging: str) -> str:
+    """Apply the ratings staged in ``staging``: events already stored (a redelivery, a
+    replay) are dropped first; of the rest, the latest per (user, movie) is applied,
+    and only over an older stored rating."""
+    return f"""
 WITH fresh AS (
     SELECT DISTINCT ON (s.event_id) s.*
-    FROM ratings_staging s
+    FROM {staging} s
     WHERE NOT EXISTS (SELECT 1 FROM ratings r WHERE r.event_id = s.event_id)
     ORDER BY s.event_id
 ), latest AS (
@@ -41,12 +43,18 @@ ON CONFLICT (user_id, movie_id) DO UPDATE
     WHERE EXCLUDED.rated_at > r.rated_at
 """
 
-# A rated movie is never suggested again, whichever rating won.
-_MARK_DID_RATE = """
+
+def mark_did_rate_sql(staging: str) -> str:
+    """A rated movie is never suggested again, whichever rating won."""
+    return f"""
 UPDATE suggestions sg SET did_rate = true, updated_at = now()
-FROM (SELECT DISTINCT user_id, movie_id FROM ratings_staging) s
+FROM (SELECT DISTINCT user_id, movie_id FROM {staging}) s
 WHERE sg.user_id = s.user_id AND sg.movie_id = s.movie_id AND NOT sg.did_rate
 """
+
+
+_UPSERT = upsert_sql("ratings_staging")
+_MARK_DID_RATE = mark_did_rate_sql("ratings_staging")
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ class IngestResult:
     retrain_request_id: str | None = None  # set when this batch crossed the threshold
 
 
-def _affected(status: str) -> int:
+def affected(status: str) -> int:
+    """Rows a statement touched, from its status (``INSERT 0 12`` → 12)."""
     return int(status.rsplit(" ", 1)[-1])
 
 
@@ -80,8 +89,8 @@ async def ingest(
             "INSERT INTO users (id) SELECT DISTINCT user_id FROM ratings_staging "
             "ORDER BY 1 ON CONFLICT DO NOTHING"
         )
-        stored = _affected(await conn.execute(_UPSERT))
-        marked = _affected(await conn.execute(_MARK_DID_RATE))
+        stored = affected(await conn.execute(_UPSERT))
+        marked = affected(await conn.execute(_MARK_DID_RATE))
         request_id = await retrain.count_new_ratings(conn, stored, retrain_every)
     return IngestResult(len(events), stored, marked, request_id)
 
