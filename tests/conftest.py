@@ -8,6 +8,7 @@ here skips.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -75,8 +76,16 @@ def database_url(stack: Settings) -> Iterator[str]:
     url = stack.database.with_name(name)
     db.migrate(url)
     yield url
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(5):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(drop)
+            return
+        except psycopg.errors.InsufficientPrivilege:  # a backend that was just ending
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture
