@@ -148,6 +148,13 @@ def _train(settings: Settings) -> ModelPublished:
     return asyncio.run(run())
 
 
+def _decision(model: ModelPublished) -> str:
+    if model.activated:
+        return f"model {model.version} is serving"
+    return (f"model {model.version} was recorded but not activated ({model.decision}); "
+            "the active model keeps serving")
+
+
 def _report(settings: Settings, model: ModelPublished, url: str) -> None:
     async def fetch() -> list[serving.Served]:
         pool = await db.create_pool(settings)
@@ -185,7 +192,7 @@ def demo(
             since = datetime.now(UTC)
             _step(6, "stream the demo ratings through Kafka", lambda: _stream_ratings(settings, since))
             model = _step(7, "train a model and write everyone's suggestions",
-                          lambda: _train(settings), lambda m: f"model {m.version} is serving")
+                          lambda: _train(settings), _decision)
             _report(settings, model, url)
             _serve(exit_after)
     finally:

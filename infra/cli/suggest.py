@@ -1,0 +1,46 @@
+"""``streamrec suggest USER_ID``: what the API would answer, as a table."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from infra import db
+from infra.cli.output import print_json, print_table, settings_of
+from infra.errors import StreamrecError
+from infra.repositories import serving
+from infra.repositories.serving import Served
+
+MAX_LIMIT = 200
+
+
+def suggest(
+    ctx: typer.Context,
+    user_id: int = typer.Argument(..., min=1, help="The user's id."),
+    limit: int = typer.Option(10, "--limit", min=1, max=MAX_LIMIT, help="How many suggestions."),
+    as_json: bool = typer.Option(False, "--json", help="Print the API's JSON."),
+) -> None:
+    """A user's suggestions, best first, from the same query as GET /api/suggestions/."""
+    settings = settings_of(ctx)
+
+    async def fetch() -> Served:
+        pool = await db.create_pool(settings)
+        try:
+            return await serving.suggestions_for(pool, user_id, limit)
+        except Exception as err:  # asyncpg raises several kinds for a missing schema
+            raise StreamrecError(f"cannot read suggestions: {err}",
+                                 hint="apply the schema with `streamrec db migrate`") from err
+        finally:
+            await pool.close()
+
+    served = asyncio.run(fetch())
+    if as_json:
+        print_json({"user_id": served.user_id, "model_version": served.model_version,
+                    "source": served.source,
+                    "suggestions": [{"id": s.id, "title": s.title, "overview": s.overview,
+                                     "score": s.score} for s in served.suggestions]})
+        return
+    print_table(f"user {served.user_id}: {served.source} suggestions (model {served.model_version})",
+                ["movie", "title", "score"],
+                [(s.id, s.title, f"{s.score:.2f}") for s in served.suggestions])
