@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from agents.metrics import WorkerMetrics
 from infra.db import create_pool
 from infra.model_store import ModelStore
 from infra.settings import Settings
@@ -47,6 +48,7 @@ class WorkerDeps:
     _pool_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _executor: ProcessPoolExecutor | None = field(default=None, init=False)
     models: ModelCache = field(init=False)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics, init=False)
 
     def __post_init__(self) -> None:
         self.models = ModelCache(ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep))

@@ -38,11 +38,13 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
     if active is None or active.version_name != job.model_version:
         log.info("dropped a job for model %s: the active one is %s", job.model_version,
                  active.version_name if active else None)
+        deps.metrics.jobs_dropped.inc()
         return 0
     try:
         factors = await deps.models.get(active.version_name, active.sha256)
     except ModelIntegrityError as err:
         log.error("model %s refused: %s", active.version_name, err.describe())
+        deps.metrics.model_refused.inc()
         return 0
     top = await asyncio.to_thread(
         recommend, factors, job.user_ids, k=deps.settings.top_k,
@@ -55,7 +57,9 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
                 conn, job.user_ids, top.records(), job.model_version
             )
 
-    return await with_retry("writing suggestions", write)
+    written = await with_retry("writing suggestions", write)
+    deps.metrics.suggestions_written.inc(written)
+    return written
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:

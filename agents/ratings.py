@@ -142,6 +142,9 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     if crossed:
         await flush_retrain_outbox(deps)
     reasons = Counter(str(invalid.reason) for _, invalid in rejected)
+    deps.metrics.ratings_stored.inc(stored)
+    for reason, count in reasons.items():
+        deps.metrics.dead_lettered.labels(reason=reason).inc(count)
     if reasons:
         log.info("dead-lettered %d event(s): %s", len(rejected), dict(reasons))
     return BatchOutcome(stored=stored, dead_lettered=reasons, retrain_requested=crossed)

@@ -19,7 +19,7 @@ from agents.deps import WorkerDeps
 from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
-from ml.errors import NotEnoughRatings
+from ml.errors import ModelIntegrityError, NotEnoughRatings
 from ml.train import SVDParams, TrainResult, train_in_process
 from schemas.events import ModelPublished, RetrainRequest
 from schemas.ratings import RATING_MAX, RATING_MIN
@@ -85,7 +85,11 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
     saved = store.save(result, point_latest=decision.activate,
                        protect=[active.version_name] if active else [])
     # Read back what was written: only an artifact that passes its digest is recorded.
-    await asyncio.to_thread(store.load, saved.version, expected_sha256=saved.sha256)
+    try:
+        await asyncio.to_thread(store.load, saved.version, expected_sha256=saved.sha256)
+    except ModelIntegrityError:
+        deps.metrics.model_refused.inc()
+        raise
 
     async def record() -> None:
         async with pool.acquire() as conn, conn.transaction():
@@ -99,6 +103,7 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
                 await models_repo.activate(conn, saved.version)
 
     await with_retry("recording the model", record)
+    deps.metrics.models.labels(decision="activated" if decision.activate else "rejected").inc()
     log.info("model %s (%s): %s", saved.version, ", ".join(sorted({r.reason for r in pending})),
              decision.text)
     published = ModelPublished(

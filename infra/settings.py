@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address the API binds.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the API binds.")
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of a worker's Prometheus /metrics; 0 turns it off "
+        "(several workers on one host need different ports).",
+    )
     admin_token: str | None = Field(
         None, description="Bearer token of the admin routes; unset disables them."
     )

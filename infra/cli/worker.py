@@ -23,7 +23,11 @@ def worker(
 
     settings = settings_of(ctx)
     asyncio.run(kafka_admin.ensure_topics(settings))  # with the configured partitions
-    app, _deps = build_worker_app(settings)
+    app, deps = build_worker_app(settings)
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, settings.api_host, registry=deps.metrics.registry)
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)  # Faust makes one level
     logging.getLogger("faust").setLevel(loglevel.upper())
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaProducer
 
 from infra.model_store import ModelStore
@@ -14,6 +15,7 @@ from infra.repositories import ratings as ratings_repo
 from ml.train import SVDParams, train_model
 from schemas.events import PredictionJob
 from tests.harness import STREAMREC, Pipeline, rating_messages
+from tests.integration.api.support import closed_port as free_port
 
 
 def _cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
@@ -84,7 +86,8 @@ async def test_corrupt_artifacts_are_refused_and_the_previous_model_keeps_servin
     active_file = store.npz_path(active_version)
     active_file.write_bytes(active_file.read_bytes()[:100])
     worker.stop()
-    restarted = pipeline.worker()
+    metrics_port = free_port()
+    restarted = pipeline.worker(STREAMREC_WORKER_METRICS_PORT=str(metrics_port))
     user_ids = sorted({row[0] for row in before[1]})[:20]
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.settings.kafka_bootstrap)
     await producer.start()
@@ -103,6 +106,9 @@ async def test_corrupt_artifacts_are_refused_and_the_previous_model_keeps_servin
     assert f"model {active_version} refused" in restarted.output()
     assert "sha256 mismatch" in restarted.output()
     assert await _serving_state(pipeline) == before
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    assert "streamrec_worker_model_refused_total 1.0" in metrics
 
 
 async def _equals(pipeline: Pipeline, query: str, expected: int) -> bool:

@@ -1,0 +1,33 @@
+"""The worker's Prometheus metrics (served by ``streamrec worker`` when
+``STREAMREC_WORKER_METRICS_PORT`` is set). A registry per worker, not the global one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+@dataclass
+class WorkerMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.ratings_stored = Counter(
+            "streamrec_worker_ratings_stored", "Ratings inserted or replaced in Postgres.", registry=r)
+        self.dead_lettered = Counter(
+            "streamrec_worker_dead_lettered", "Events sent to the dead-letter topic.", ["reason"],
+            registry=r)
+        self.models = Counter(
+            "streamrec_worker_models", "Models trained, by the trainer's decision.", ["decision"],
+            registry=r)
+        self.model_refused = Counter(
+            "streamrec_worker_model_refused",
+            "Model artifacts refused: missing, truncated or not matching their sha256.", registry=r)
+        self.suggestions_written = Counter(
+            "streamrec_worker_suggestions_written", "Suggestion rows written by predictors.",
+            registry=r)
+        self.jobs_dropped = Counter(
+            "streamrec_worker_prediction_jobs_dropped",
+            "Prediction jobs dropped because their model is no longer active.", registry=r)
