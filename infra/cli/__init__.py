@@ -11,7 +11,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import api, data, db, demo, dlq, models, produce, stack, suggest, topics, worker
+from infra.cli import api, data, db, demo, dlq, evaluate, models, produce, stack, suggest, topics, worker
 from infra.cli.output import err_console
 from infra.errors import StreamrecError
 from infra.settings import Settings
@@ -33,6 +33,7 @@ app.add_typer(data.app, name="data")
 app.command()(demo.demo)
 app.command()(worker.worker)
 app.command()(suggest.suggest)
+app.command("eval")(evaluate.evaluate)
 app.command()(api.api)
 
 _debug = False
