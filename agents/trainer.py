@@ -19,8 +19,9 @@ from agents.deps import WorkerDeps
 from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
+from infra.svd import svd_params
 from ml.errors import ModelIntegrityError, NotEnoughRatings
-from ml.train import SVDParams, TrainResult, train_in_process
+from ml.train import TrainResult, train_in_process
 from schemas.events import ModelPublished, RetrainRequest
 from schemas.ratings import RATING_MAX, RATING_MIN
 from streams.retry import with_retry
@@ -44,12 +45,6 @@ def decide(rmse: float, active_rmse: float | None, tolerance: float) -> Decision
     return Decision(False, f"not activated: rmse {rmse:.4f} > active {active_rmse:.4f} + {tolerance}")
 
 
-def svd_params(deps: WorkerDeps) -> SVDParams:
-    s = deps.settings
-    return SVDParams(n_factors=s.svd_factors, n_epochs=s.svd_epochs, lr_all=s.svd_lr,
-                     reg_all=s.svd_reg, seed=s.svd_seed)
-
-
 async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPublished | None:
     """One training for a batch of requests; None when they were covered already or
     there are too few ratings."""
@@ -68,7 +63,7 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
     settings = deps.settings
     try:
         result: TrainResult = await train_in_process(
-            ratings, svd_params(deps), test_size=settings.test_size,
+            ratings, svd_params(settings), test_size=settings.test_size,
             rating_scale=(RATING_MIN, RATING_MAX),  # the events' scale, whatever the data holds
             executor=deps.training_executor(),
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.common import Scale, Target
 from infra.settings import Settings
+from infra.svd import svd_params
 from ml.evaluate import evaluate_file, evaluate_frame
 from ml.synthetic import generate
 from ml.train import SVDParams
@@ -51,8 +52,7 @@ def _evaluate(params: SVDParams, scale: Scale, movielens: Path | None) -> dict[s
 
 
 async def run(base: Settings, scale: Scale, *, movielens: Path | None = None) -> dict[str, Any]:
-    params = SVDParams(n_factors=base.svd_factors, n_epochs=base.svd_epochs, lr_all=base.svd_lr,
-                       reg_all=base.svd_reg, seed=base.svd_seed)
+    params = svd_params(base)
     if scale.name == "smoke":
         params = SVDParams(n_factors=10, n_epochs=5)
     datasets = await asyncio.to_thread(_evaluate, params, scale, movielens)

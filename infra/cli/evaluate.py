@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from infra.cli.output import print_json, print_table, settings_of
+from infra.svd import svd_params
 from ml.evaluate import evaluate_file
-from ml.train import SVDParams
 
 
 def evaluate(
@@ -25,9 +25,7 @@ def evaluate(
 ) -> None:
     """Train with the settings' SVD parameters and report held-out RMSE, MAE and
     precision@10 / recall@10 against a popularity baseline on the same split."""
-    s = settings_of(ctx)
-    params = SVDParams(n_factors=s.svd_factors, n_epochs=s.svd_epochs, lr_all=s.svd_lr,
-                       reg_all=s.svd_reg, seed=s.svd_seed)
+    params = svd_params(settings_of(ctx))
     result = evaluate_file(path, format, test_size, seed, params, skip_bad=skip_bad)
     if as_json:
         print_json(result)
