@@ -54,18 +54,14 @@ METHOD = (
 )
 
 LIMITS = (
-    "Measured with `api/` as it stood in the work tree at the time (uncommitted, another "
-    "engineer's work in progress). The API served ≈ 650 requests/s against ≈ 3,250 for the bare "
-    "route with the same payload, i.e. ≈ 1.2 ms more per request than routing + JSON encoding; "
-    "SPEC's reference for a route with one asyncpg top-50 query is ≈ 1,450 requests/s, so about "
-    "half of the gap is beyond that one query. At a fixed 1,000 requests/s the API is past its "
-    "capacity, so the queue grows for the whole run and p99 is seconds, not milliseconds: the "
-    "p99 target cannot be met until capacity is well above 1,000/s. Candidates, not yet "
-    "profiled: the metrics middleware (prometheus labels per request), the suggestions query "
-    "(a CTE with two NOT EXISTS against ratings and a join to movies for title and overview: "
-    "50 rows with text columns to decode), and building the payload from dataclasses. Server, "
-    "load generator and Postgres share 2 cores. Profile the server with `py-spy record --pid` "
-    "during `python -m bench api` to split it."
+    "Not yet profiled. The API serves well under the bare route's requests/s with the same "
+    "payload; SPEC's reference for a route with one plain asyncpg top-50 query is about half the "
+    "bare route, so roughly half of the gap is beyond one query. At a fixed 1,000 requests/s the "
+    "API is past its capacity, so the queue grows for the whole run and p99 is seconds: the p99 "
+    "target cannot be met until capacity is well above 1,000/s. Candidates: the suggestions query "
+    "(a CTE with the popular fallback, two NOT EXISTS against ratings and a join to movies for "
+    "title and overview), the metrics middleware, and building the payload. Server, load "
+    "generator and Postgres share the machine's 2 cores."
 )
 
 

@@ -60,21 +60,17 @@ METHOD = (
 )
 
 LIMITS = (
-    "Postgres, not numpy. Scoring all 6,040 users (`score_users` + top 50) is about 0.6 s; the "
-    "rest is the per-job round trips of `replace_for_users`. Timed statement by statement on one "
-    "job of 500 users (25,000 rows, ~84,000 ratings): reading the rated pairs ≈ 0.05 s, DELETE "
-    "≈ 0.01 s, COPY ≈ 0.23 s (one foreign-key check on movies and two index insertions per row), "
-    "and the did_rate UPDATE ≈ 0.3 s, because its plan is a hash join that seq-scans all 1,000,209 "
-    "ratings for every job (`EXPLAIN ANALYZE`: Seq Scan on ratings, 1,000,209 rows). Adding "
-    "`AND r.user_id = ANY($1::int[])` to that UPDATE in `infra/repositories/suggestions.py` turns "
-    "it into a bitmap scan of the job's ~84,000 ratings through `ratings_pkey` and cuts it to "
-    "≈ 0.07 s per job (≈ 3 s of the total at 13 jobs); that change is outside bench/ and is left "
-    "to the repository's owner. In the cProfile of a pass, most wall time is the event loop "
-    "waiting on the socket (`epoll.poll`, Postgres working) and asyncpg receiving rows; "
-    "`TopK.records()` and the COPY tuple building are the largest Python costs. The seed loop is "
-    "bound by one round trip and one autocommitted transaction per pair plus Surprise's "
-    "`predict()`. The machine is shared: absolute seconds vary by ±30% between runs; the ratio "
-    "is measured minutes apart in one process."
+    "Postgres, not numpy. Scoring all 6,040 users (`score_users` + top 50) takes about 0.6 s and "
+    "reading each job's rated pairs (two arrays in one row) about 0.05 s per job; the rest is the "
+    "write in `replace_for_users` (DELETE + COPY + did_rate UPDATE), about 0.2 s per job of 500 "
+    "users, mostly two index insertions per copied row (the primary key and the serving index). "
+    "Two earlier limits are gone: the did_rate UPDATE seq-scanned all 1,000,209 ratings for every "
+    "job (it is now restricted to the job's users, an index scan), and a foreign-key check on "
+    "movies per copied row (dropped in migration 0003; the API joins movies when it serves). The "
+    "second pass is slower than the first because it also deletes the first pass's rows. The seed "
+    "loop is bound by one round trip and one autocommitted transaction per pair plus Surprise's "
+    "`predict()`. The machine is shared: absolute seconds vary by about 30% between runs; the "
+    "ratio is measured minutes apart in one process."
 )
 
 
