@@ -114,10 +114,6 @@ async def list_versions(conn: Connection, limit: int = 100) -> list[ModelVersion
     return [ModelVersion.from_row(row) for row in rows]
 
 
-async def set_decision(conn: Connection, version: str, decision: str) -> None:
-    await conn.execute("UPDATE model_versions SET decision = $2 WHERE version_name = $1", version, decision)
-
-
 async def activate(conn: Connection, version: str) -> ModelVersion:
     """Make ``version`` the one active model, atomically."""
     async with conn.transaction():

@@ -136,11 +136,6 @@ async def users_with_ratings(conn: Connection) -> list[int]:
     return [row[0] for row in rows]
 
 
-async def count(conn: Connection) -> int:
-    value: int = await conn.fetchval("SELECT count(*) FROM ratings")
-    return value
-
-
 async def user_count(conn: Connection) -> int:
     value: int = await conn.fetchval("SELECT count(DISTINCT user_id) FROM ratings")
     return value
