@@ -7,7 +7,7 @@ from pathlib import Path
 import asyncpg
 from yoyo import get_backend, read_migrations
 
-from infra.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable, StreamrecError
 from infra.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -30,7 +30,15 @@ def migrate(database_url: str) -> list[str]:
         migrations = read_migrations(str(MIGRATIONS))
         with backend.lock():
             pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
+            try:
+                backend.apply_migrations(pending)
+            except Exception as err:  # the driver's error for the failing statement
+                raise StreamrecError(
+                    f"a schema migration failed on {redact(database_url)}: {err}".rstrip(),
+                    hint="the database was changed outside streamrec's migrations; `streamrec db "
+                         "migrate` applies each in a transaction, so fix the object named above "
+                         "(or use a fresh database) and run it again",
+                ) from err
         return [m.id for m in pending]
     finally:
         backend.connection.close()  # yoyo leaves its connection open otherwise

@@ -8,6 +8,7 @@ here skips.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -66,26 +67,41 @@ def settings(stack: Settings) -> Settings:
     return stack.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:12]}."})
 
 
-@pytest.fixture
-def database_url(stack: Settings) -> Iterator[str]:
-    """A fresh, migrated database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def scratch_database(stack: Settings) -> Iterator[str]:
+    """An empty database of its own on the stack's server, dropped afterwards."""
     name = f"streamrec_t{uuid.uuid4().hex[:12]}"
     admin_url = stack.database_url
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = stack.database.with_name(name)
-    db.migrate(url)
-    yield url
-    drop = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-    for attempt in range(5):
-        try:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(drop)
-            return
-        except psycopg.errors.InsufficientPrivilege:  # a backend that was just ending
-            if attempt == 4:
-                raise
-            time.sleep(0.5)
+    try:
+        yield stack.database.with_name(name)
+    finally:
+        drop = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
+        for attempt in range(5):
+            try:
+                with psycopg.connect(admin_url, autocommit=True) as conn:
+                    conn.execute(drop)
+                break
+            except psycopg.errors.InsufficientPrivilege:  # a backend that was just ending
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
+
+
+@pytest.fixture
+def empty_database_url(stack: Settings) -> Iterator[str]:
+    """A fresh database without streamrec's schema, dropped afterwards."""
+    with scratch_database(stack) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(stack: Settings) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    with scratch_database(stack) as url:
+        db.migrate(url)
+        yield url
 
 
 @pytest.fixture

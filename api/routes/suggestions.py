@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from api.params import query_int, user_id_param
@@ -26,20 +24,8 @@ async def fetch(request: Request, *, default_limit: int = LIMIT_DEFAULT) -> Serv
     return served
 
 
-def as_json(served: Served) -> dict[str, Any]:
-    return {
-        "user_id": served.user_id,
-        "model_version": served.model_version,
-        "source": served.source,
-        "suggestions": [
-            {"id": s.id, "title": s.title, "overview": s.overview, "score": s.score}
-            for s in served.suggestions
-        ],
-    }
-
-
-async def suggestions(request: Request) -> JSONResponse:
-    return JSONResponse(as_json(await fetch(request)))
+async def suggestions(request: Request) -> Response:
+    return Response((await fetch(request)).to_json(), media_type="application/json")
 
 
 # With and without the trailing slash: the seed's clients call `/api/suggestions/`.

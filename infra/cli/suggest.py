@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import typer
 
@@ -36,10 +37,7 @@ def suggest(
 
     served = asyncio.run(fetch())
     if as_json:
-        print_json({"user_id": served.user_id, "model_version": served.model_version,
-                    "source": served.source,
-                    "suggestions": [{"id": s.id, "title": s.title, "overview": s.overview,
-                                     "score": s.score} for s in served.suggestions]})
+        print_json(json.loads(served.to_json()))
         return
     print_table(f"user {served.user_id}: {served.source} suggestions (model {served.model_version})",
                 ["movie", "title", "score"],

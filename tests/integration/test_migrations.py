@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 
 from infra import db
+from infra.errors import StreamrecError
 
 
 async def test_migrate_twice_applies_nothing_the_second_time(database_url: str) -> None:
@@ -79,3 +80,15 @@ async def test_suggestion_indexes_exist(pool: asyncpg.Pool) -> None:
     definitions = " ".join(row["indexdef"] for row in rows)
     assert "(user_id, movie_id)" in definitions
     assert "(user_id, did_rate, value DESC)" in definitions
+
+
+async def test_a_failing_migration_says_which_object_and_what_to_do(empty_database_url: str) -> None:
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await conn.execute("CREATE TABLE movies (id integer)")  # made outside streamrec
+    finally:
+        await conn.close()
+    with pytest.raises(StreamrecError) as raised:
+        db.migrate(empty_database_url)
+    assert 'relation "movies" already exists' in raised.value.message
+    assert "***" in raised.value.message and "streamrec db migrate" in (raised.value.hint or "")

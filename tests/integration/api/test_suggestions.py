@@ -159,3 +159,39 @@ async def test_html_fragment_for_the_page(client: httpx.AsyncClient, seeded: asy
     assert page.status_code == 200 and 'src="/static/htmx.min.js"' in page.text
     htmx = await client.get("/static/htmx.min.js")
     assert htmx.status_code == 200 and "htmx" in htmx.text[:200]
+
+
+ODD_TEXT = [
+    'Quotes " and \\ backslash',
+    "Tab\tnewline\ncarriage\rbell\x07",
+    "Ünïcödé — 映画 🎬",
+    "</script><b>&amp;</b>",
+    "",
+]
+
+
+async def test_text_and_scores_round_trip_exactly(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    # The list is rendered as JSON by Postgres (movies.card): it must decode to exactly
+    # what was stored, whatever the text, and every float must survive unchanged.
+    await pool.executemany(
+        "INSERT INTO movies (id, title, overview, popularity) VALUES ($1, $2, $3, 1)",
+        [(i + 1, text or "untitled", text) for i, text in enumerate(ODD_TEXT)],
+    )
+    scores = [4.8326660644311765, 1e-07, 3.0, 0.1 + 0.2, 2.5e-300]
+    await add_suggestions(pool, 7, [(i + 1, score) for i, score in enumerate(scores)])
+
+    response = await client.get("/api/suggestions/?user_id=7")
+
+    assert response.status_code == 200
+    by_id = {s["id"]: s for s in response.json()["suggestions"]}
+    for i, text in enumerate(ODD_TEXT):
+        assert (by_id[i + 1]["title"], by_id[i + 1]["overview"]) == (text or "untitled", text)
+        assert by_id[i + 1]["score"] == scores[i]
+        assert isinstance(by_id[i + 1]["score"], float)
+
+
+async def test_a_changed_title_is_served_at_once(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(3, 4.5)])
+    await seeded.execute("UPDATE movies SET title = 'Renamed', overview = 'New text.' WHERE id = 3")
+    body = (await client.get("/api/suggestions/?user_id=7")).json()
+    assert body["suggestions"][0] == {"id": 3, "title": "Renamed", "overview": "New text.", "score": 4.5}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 
 import httpx
 from starlette.routing import Route
@@ -37,7 +38,8 @@ def test_description_is_json_and_refers_to_existing_schemas() -> None:
 
 
 def test_fragment_escapes_text_and_carries_the_rating_values() -> None:
-    served = Served(7, "model", "v<1>", [Suggestion(5, '<b>"Bold"</b> & co', "It's <i>fine</i>", 4.2)])
+    item = Suggestion(5, '<b>"Bold"</b> & co', "It's <i>fine</i>", 4.2)
+    served = Served(7, "model", "v<1>", json.dumps([asdict(item)]))
     html = fragment(served, 20)
     assert "<b>" not in html and "<i>" not in html
     assert "&lt;b&gt;&quot;Bold&quot;&lt;/b&gt; &amp; co" in html
