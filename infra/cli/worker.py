@@ -18,6 +18,11 @@ def worker(
 ) -> None:
     """Consume ratings, retrain, fan out and predict: all agents in one Faust worker."""
     import faust
+    import uvloop
+
+    # uvloop's event loop (as under uvicorn): Faust's per-message stream work is mostly
+    # event-loop scheduling, which uvloop does in C.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
     from agents.worker import build_worker_app
 
