@@ -1,8 +1,9 @@
 """The ratings agent: validate, persist in bulk, mark did_rate, count towards a retrain.
 
-Events arrive in batches (``noack_take``) and are acknowledged only after their effect
-is durable: rows committed in Postgres, bad events delivered to the dead-letter topic.
-A crash before that redelivers the batch, and the ingest is idempotent by event id.
+Events arrive in batches (:class:`streams.batch_consumer.BatchConsumer`, everything
+fetched so far, up to ``BATCH_MAX``) and their offsets are committed only after their
+effect is durable: rows committed in Postgres, bad events delivered to the dead-letter
+topic. A crash before that redelivers the batch, and the ingest is idempotent by event id.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import faust
@@ -22,14 +22,15 @@ from agents.outbox import flush_retrain_outbox
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from schemas.events import RatingEvent
-from schemas.ratings import Invalid, Origin, Reason, parse_rating
+from schemas.ratings import Invalid, Reason, parse_rating
+from streams.batch_consumer import BatchConsumer, ratings_group
 from streams.deadletter import RawMessage, dead_letter
 from streams.retry import with_retry
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 2000
-BATCH_WITHIN_S = 0.05  # the freshness budget spent waiting for a batch to fill
+BATCH_WITHIN_S = 0.02  # how long a fetch may wait for more events once it has some
 
 Accepted = tuple[RawMessage, RatingEvent]
 Rejected = tuple[RawMessage, Invalid]
@@ -42,20 +43,6 @@ class BatchOutcome:
     stored: int
     dead_lettered: Counter[str]
     retrain_requested: bool
-
-
-def raw_message(event: faust.EventT[Any]) -> RawMessage:
-    message = event.message
-    return RawMessage(
-        key=event.key,
-        value=event.value,
-        origin=Origin(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-        ),
-    )
 
 
 def validate(messages: Sequence[RawMessage]) -> tuple[list[Accepted], list[Rejected]]:
@@ -151,11 +138,22 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:
-    @app.agent(deps.topics.ratings, name="streamrec.ratings")
-    async def ratings_agent(stream: faust.StreamT[Any]) -> None:
-        # noack_take: the events are acked below, after their effect is durable.
-        batches = stream.noack_take(BATCH_MAX, within=BATCH_WITHIN_S)  # type: ignore[attr-defined]
-        async for events in batches:
-            await handle_batch(deps, [raw_message(event) for event in events])
-            for event in events:
-                await stream.ack(event)
+    """The ratings consumer as a task of the worker's app (started once the worker is up,
+    cancelled when it stops); an unexpected error stops the worker rather than leaving
+    it up without ingest, and the uncommitted batch is read again after a restart."""
+    consumer = BatchConsumer(
+        deps.settings, deps.settings.topic("ratings"), ratings_group(deps.settings),
+        lambda messages: handle_batch(deps, messages),
+        max_records=BATCH_MAX, max_wait_s=BATCH_WITHIN_S,
+    )
+
+    async def ratings_consumer() -> None:
+        try:
+            await consumer.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("the ratings consumer failed; stopping the worker")
+            await app.crash(err)
+
+    app.task(ratings_consumer)

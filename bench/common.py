@@ -68,12 +68,12 @@ def scale_of(name: str, smoke: bool) -> Scale:
 
 @dataclass(frozen=True)
 class Target:
-    """One SPEC target and whether this run met it."""
+    """One performance target and whether this run met it."""
 
     name: str
     value: float
     unit: str
-    target: str  # as SPEC.md states it, e.g. "≤ 5 s"
+    target: str  # e.g. "≤ 5 s"
     met: bool
 
     def as_dict(self) -> dict[str, Any]:

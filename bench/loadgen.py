@@ -75,7 +75,7 @@ async def closed_loop(host: str, port: int, paths: list[str], concurrency: int, 
     await asyncio.gather(*(loop(c, n) for n, c in enumerate(conns)))
     for conn in conns:
         conn.writer.close()
-    return _summary(latencies, errors, duration)
+    return _summary(latencies, errors, duration) | {"warmup": warmup}
 
 
 async def open_loop(host: str, port: int, paths: list[str], rate: int, duration: float,

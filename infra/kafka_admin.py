@@ -26,7 +26,7 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """SPEC.md's topics. ``retrain-requests`` has one partition: one trainer at a time."""
+    """streamrec's topics. ``retrain-requests`` has one partition: one trainer at a time."""
     return [
         TopicSpec(settings.topic("ratings"), settings.ratings_partitions),
         TopicSpec(settings.topic("ratings-dlq"), 1),

@@ -1,4 +1,4 @@
-"""The events on streamrec's topics, as Faust records (SPEC.md, "Events").
+"""The events on streamrec's topics, as Faust records.
 
 Records are serialised as plain JSON without Faust's metadata (``include_metadata=
 False``), so producers in any language can write and read them.

@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    """Topics of SPEC.md. ``ratings`` is read as raw bytes: producers in any language
+    """streamrec's topics. ``ratings`` is read as raw bytes: producers in any language
     write plain JSON, which streams' own validation parses (schemas.ratings)."""
     raw: dict[str, Any] = {
         "key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"

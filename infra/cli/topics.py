@@ -15,13 +15,14 @@ from infra import kafka_admin, kafka_inspect, kafka_tail
 from infra.cli.output import console, err_console, print_json, settings_of
 from infra.kafka_tail import ShownRecord
 from infra.settings import Settings
+from streams.batch_consumer import ratings_group
 
 app = typer.Typer(help="Inspect and create streamrec's Kafka topics.", no_args_is_help=True)
 
 
 @app.command()
 def create(ctx: typer.Context) -> None:
-    """Create the topics of SPEC.md with the configured partitions (idempotent)."""
+    """Create streamrec's topics with the configured partitions (idempotent)."""
     settings = settings_of(ctx)
     created = asyncio.run(kafka_admin.ensure_topics(settings))
     if created:
@@ -153,29 +154,46 @@ def tail(
         err_console.print("no messages", highlight=False)
 
 
-async def _lag(settings: Settings, group: str) -> kafka_inspect.GroupLag:
+async def _lag(settings: Settings, groups: list[str]) -> list[kafka_inspect.GroupLag]:
+    """Each group's lag; of several groups, those that do not exist are left out (an
+    error only if none exists)."""
     async with kafka_inspect.connect(settings) as kafka:
-        return await kafka_inspect.group_lag(kafka, group)
+        found: list[kafka_inspect.GroupLag] = []
+        first_error: kafka_inspect.UnknownGroup | None = None
+        for group in groups:
+            try:
+                found.append(await kafka_inspect.group_lag(kafka, group))
+            except kafka_inspect.UnknownGroup as err:
+                first_error = first_error or err
+        if not found and first_error is not None:
+            raise first_error
+        return found
 
 
 @app.command()
 def lag(
     ctx: typer.Context,
     group: str | None = typer.Option(
-        None, "--group", "-g", help="Consumer group (default: STREAMREC_APP_ID)."
+        None, "--group", "-g",
+        help="Consumer group (default: the worker's two, STREAMREC_APP_ID and "
+             "STREAMREC_APP_ID-ratings).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list without --group)."),
 ) -> None:
     """A consumer group's lag per partition of each topic it consumes: end offset,
-    committed offset, lag (from the earliest offset where nothing is committed), total."""
+    committed offset, lag (from the earliest offset where nothing is committed), total.
+    Without --group: the worker's Faust group and its ratings consumer's group."""
     settings = settings_of(ctx)
-    result = asyncio.run(_lag(settings, group or settings.app_id))
+    groups = [group] if group else [settings.app_id, ratings_group(settings)]
+    results = asyncio.run(_lag(settings, groups))
     if as_json:
-        print_json(result.as_json())
+        print_json(results[0].as_json() if group else [r.as_json() for r in results])
         return
-    print_rows(
-        f"group {result.group}: {result.state}, {result.members} member(s), total lag {result.total}",
-        ["topic", "partition", "end offset", "committed", "lag"],
-        [[row.topic, row.partition, row.end, row.committed, lag] for row, lag in result.rows],
-        right=4,
-    )
+    for result in results:
+        print_rows(
+            f"group {result.group}: {result.state}, {result.members} member(s), "
+            f"total lag {result.total}",
+            ["topic", "partition", "end offset", "committed", "lag"],
+            [[row.topic, row.partition, row.end, row.committed, lag] for row, lag in result.rows],
+            right=4,
+        )

@@ -1,4 +1,4 @@
--- streamrec's tables (SPEC.md, "Postgres tables").  Applied by `streamrec db migrate`.
+-- streamrec's tables.  Applied by `streamrec db migrate`.
 -- depends:
 
 CREATE TABLE movies (

@@ -1,4 +1,4 @@
-"""Migrations apply idempotently and the database enforces SPEC.md's rules."""
+"""Migrations apply idempotently and the database enforces streamrec's rules."""
 
 import uuid
 from datetime import UTC, datetime

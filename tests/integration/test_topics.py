@@ -1,4 +1,4 @@
-"""`topics create` makes SPEC.md's topics with the configured partitions, idempotently."""
+"""`topics create` makes streamrec's topics with the configured partitions, idempotently."""
 
 from aiokafka.admin import AIOKafkaAdminClient
 

@@ -51,3 +51,20 @@ async def test_train_wait_list_rollback_and_activate(pipeline: Pipeline) -> None
 
 async def _equals(pipeline: Pipeline, query: str, expected: int, *args: object) -> bool:
     return await pipeline.scalar(query, *args) == expected
+
+
+async def test_lag_shows_the_workers_groups_and_reaches_zero(pipeline: Pipeline) -> None:
+    pipeline.worker()
+    await pipeline.publish(rating_messages(pipeline.data, 0, 500))
+    await pipeline.wait_for("500 ratings",
+                            lambda: _equals(pipeline, "SELECT count(*) FROM ratings", 500))
+
+    async def ratings_group_caught_up() -> bool:
+        shown = _cli(pipeline, "topics", "lag", "--json")
+        groups = {g["group"]: g for g in json.loads(shown.stdout)} if shown.returncode == 0 else {}
+        ratings = groups.get(f"{pipeline.settings.app_id}-ratings")
+        return (pipeline.settings.app_id in groups and ratings is not None
+                and ratings["total_lag"] == 0
+                and {p["topic"] for p in ratings["partitions"]} == {pipeline.settings.topic("ratings")})
+
+    await pipeline.wait_for("the ratings group's lag at 0", ratings_group_caught_up)

@@ -1,0 +1,116 @@
+"""A consumer of whole batches, for the one topic where Faust's per-event stream is the
+bottleneck: ``ratings``.
+
+Faust hands an agent one event at a time (a task, futures and an ack per event), which
+costs about as much Python as validating and storing the event does; at thousands of
+ratings a second that, not Postgres, was the limit. The ratings go through aiokafka's
+``getmany`` instead: everything fetched so far, in one list, into the same batch handler.
+
+Delivery is the agents' rule: offsets are committed only after the batch's effect is
+durable (the handler returned), and a rebalance waits for the batch in flight, so a
+partition changes hands at a committed offset. A crash redelivers the uncommitted batch;
+the ingest is idempotent by event id. Being an aiokafka consumer, not Faust's, it has a
+consumer group of its own: :func:`ratings_group`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from infra.settings import Settings
+from schemas.ratings import Origin
+from streams.deadletter import RawMessage
+from streams.retry import with_retry
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[Sequence[RawMessage]], Awaitable[object]]
+
+
+def ratings_group(settings: Settings) -> str:
+    """The ratings consumer's group: the app id's, suffixed (``topics lag`` shows both)."""
+    return f"{settings.app_id}-ratings"
+
+
+class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Partitions are given up only between batches, so always at a committed offset."""
+
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self._in_flight = in_flight
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._in_flight:
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("ratings partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+
+class BatchConsumer:
+    """Reads ``topic`` in batches of up to ``max_records`` and commits after ``handle``."""
+
+    def __init__(self, settings: Settings, topic: str, group: str, handle: BatchHandler, *,
+                 max_records: int, max_wait_s: float) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._group = group
+        self._handle = handle
+        self._max_records = max_records
+        self._max_wait_ms = int(max_wait_s * 1000)
+        self._in_flight = asyncio.Lock()
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_records,
+            # What a poll may wait for more data when it has some (the batch window).
+            fetch_max_wait_ms=self._max_wait_ms,
+            session_timeout_ms=30_000,
+            heartbeat_interval_ms=3_000,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        consumer = self._consumer()
+        await with_retry(f"connecting to Kafka for {self._topic}", consumer.start)
+        try:
+            consumer.subscribe([self._topic], listener=_FinishBatchBeforeRevoke(self._in_flight))
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=self._max_records)
+                if batch:
+                    async with self._in_flight:
+                        await self._handle(_raw_messages(batch))
+                        await self._commit(consumer, {
+                            tp: records[-1].offset + 1 for tp, records in batch.items()})
+        finally:
+            await consumer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await with_retry(f"committing {self._topic} offsets", lambda: consumer.commit(offsets))
+        except CommitFailedError as err:
+            # The group moved on (this member was too slow and was dropped): the new
+            # owner reads these events again, which the idempotent ingest absorbs.
+            log.warning("%s offsets not committed, the events will be read again: %s", self._topic, err)
+
+
+def _raw_messages(batch: dict[TopicPartition, list]) -> list[RawMessage]:  # type: ignore[type-arg]
+    return [
+        RawMessage(
+            key=record.key,
+            value=record.value,
+            origin=Origin(topic=record.topic, partition=record.partition, offset=record.offset,
+                          timestamp_ms=record.timestamp if record.timestamp and record.timestamp > 0
+                          else None),
+        )
+        for records in batch.values()
+        for record in records
+    ]
