@@ -1,0 +1,45 @@
+"""Agents inside Faust's ``test_context()`` (no broker, no Postgres): what an agent must
+decide without touching a service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from agents.worker import build_worker_app
+from infra.settings import Settings
+from schemas.events import ModelPublished
+
+
+def _settings(tmp_path: Path) -> Settings:
+    # Nothing listens on these: an agent that reached for a service would fail the test.
+    return Settings(home=tmp_path, kafka_bootstrap="127.0.0.1:1",
+                    database_url="postgresql://nobody:nothing@127.0.0.1:1/none")
+
+
+async def test_fan_out_ignores_models_not_activated_and_announcements_of_covered_ones(
+        tmp_path: Path) -> None:
+    app, deps = build_worker_app(_settings(tmp_path))
+    fanout = app.agents["streamrec.fanout"]
+    not_activated = ModelPublished(version="v2", rmse=0.99, mae=0.8, n_ratings=10, activated=False,
+                                   decision="not activated: worse")
+    covered = ModelPublished(version="v1", rmse=0.9, mae=0.7, n_ratings=10, activated=True,
+                             covered=True)
+
+    async with fanout.test_context() as agent:
+        await agent.put(not_activated)
+        await agent.put(covered)
+
+    assert deps._pool is None  # never asked Postgres for the users
+    _close_thread_loops(app)
+
+
+def _close_thread_loops(app: faust.App) -> None:
+    """Faust's consumer and producer made event loops for threads they never started."""
+    for service in (app.consumer, app.producer):
+        thread = getattr(service, "_thread", None)
+        loop = getattr(thread, "thread_loop", None)
+        if loop is not None and not loop.is_running():
+            loop.close()
+
