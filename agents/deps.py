@@ -63,6 +63,14 @@ class WorkerDeps:
             return self._pool
 
     def training_executor(self) -> ProcessPoolExecutor:
+        """The process's training pool (two spawn processes, started by the first
+        training: the held-out fit and the serving fit run side by side)."""
+        if self._executor is not None and getattr(self._executor, "_broken", False):
+            # A training process died (e.g. killed for memory): the pool refuses all work
+            # from then on, so the next training gets a new one.
+            log.warning("the training pool is broken; starting a new one")
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         if self._executor is None:
             self._executor = training_executor()
         return self._executor

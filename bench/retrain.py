@@ -8,12 +8,17 @@ end is the first poll (every 100 ms) that finds every user served by the new mod
 The split comes from the worker's own records, not from log parsing:
 
 * pickup = ``model_versions.exported_at`` (the trainer's start) - the request's send;
-* fit = ``params.fit_seconds`` of the row (the serving fit on all ratings, timed in the
+* fit = ``params.fit_seconds`` of the row (the serving fit on all ratings, timed in its
   training process);
 * export and store = the same functions (``ratings.export``, ``ModelStore.save`` of
   arrays of the same shapes) timed in-process on the same database just before;
-* evaluate = ``created_at - exported_at - export - fit - store``: the held-out fit on
-  80%, its scoring, the round trip to the training process and the record;
+* evaluate = ``created_at - exported_at - export - fit - store``: what the trainer does
+  besides exporting, the serving fit and the save.  The held-out fit (trainset of the
+  80% split, fit, scoring) runs in a second training process at the same time as the
+  serving fit, so only the part of it that outlasts the serving job counts here, with
+  cleaning the frame, starting the two training processes (the worker's first
+  training), sending them the rating columns, building the serving trainset, the
+  factors' way back, reading the saved artifact back and the record;
 * activate = ``activated_at - created_at``;
 * fan-out = first suggestions write (``min(updated_at)`` of the new version: the
   start of the first job's transaction) - ``activated_at``: listing users, sending
@@ -57,30 +62,37 @@ METHOD = (
     "records: `exported_at`, `created_at`, `activated_at` and `params.fit_seconds` of the "
     "model_versions row and the first suggestions write of the new version; export and store "
     "are the same functions timed in-process just before; evaluate is the remainder of the "
-    "trainer's span (the held-out fit on 80%, its scoring, the process round trip, the "
-    "record). Target: total ≤ fit + 10 s with fit = the serving fit the worker reports. "
-    "Memory: the worker's process tree (the worker and its training process) from /proc."
+    "trainer's span. The worker trains in a two-process pool: the held-out job (split, 80% fit, "
+    "scoring) and the serving job (fit on all ratings) run at the same time, so evaluate holds "
+    "only the part of the held-out job that outlasts the serving job, plus cleaning the frame, "
+    "starting the training processes (this is the worker's first training), sending them the "
+    "rating columns, building the serving trainset, the way back, the artifact read-back and "
+    "the record. Target: total ≤ fit + 10 s with fit = the serving fit the worker reports. "
+    "Memory: the worker's process tree (the worker, its two training processes and "
+    "multiprocessing's resource tracker) from /proc; the peak is the sum of each process's "
+    "VmHWM."
 )
 
 LIMITS = (
-    "Training, and mostly its part outside the serving fit. `train_model` fits Surprise's SVD "
-    "twice — once on 80% of the ratings for the held-out RMSE that decides activation, once on "
-    "all of them to serve — and builds a Surprise `Trainset` from a DataFrame for each "
-    "(`Dataset.load_from_df` → `construct_trainset`, `Trainset.all_ratings`: pure-Python loops "
-    "over a million rows). The 'evaluate' phase (80% fit + trainset building + held-out scoring "
-    "+ process round trip) therefore costs more than the serving fit itself and alone uses the "
-    "10 s allowance at MovieLens-1M scale. py-spy of the worker tree from request to live: "
-    "`fit_svd` (Surprise's Cython SGD, seen by py-spy as the calling line) ≈ 46% of samples, "
-    "Surprise's trainset construction ≈ 20%, the rest the predictor (asyncpg reads, scoring) "
-    "and the event loop. After the model is recorded, fan-out and writing 6,040 users' top 50 "
-    "in 13 jobs of 500 take ≈ 7.5 s on one predictor — the same work and the same did_rate "
-    "UPDATE seq scan as the predict benchmark. Ways under the target, outside bench/: evaluate "
-    "on the previous model's split or in parallel with the serving fit (2 cores), build the "
-    "trainset from arrays instead of `load_from_df`, and the UPDATE fix noted under predict. "
-    "Memory: the training process holds two trainsets and a model next to the worker's pool "
-    "and cached models; the sum of the three processes' peaks is just under 1 GiB."
+    "The serving fit, then the suggestions. `train_in_process` cleans the exported frame in the "
+    "worker and hands the rating columns to two spawn processes: one fits Surprise's SVD on the "
+    "80% split and scores the held-out 20% (the RMSE that decides activation), the other fits "
+    "on all ratings to serve; both build their Surprise `Trainset` straight from numpy arrays "
+    "(`ml.trainset`: factorized ids, `ur`/`ir` lists in Surprise's order, bit-for-bit the "
+    "factors `Dataset.load_from_df` would give). What is left is mostly the fit itself — "
+    "Surprise's Cython SGD iterating `Trainset.all_ratings()`, a Python generator, once per "
+    "rating per epoch — which is the reference of the target. On 2 cores the two fits share "
+    "the CPU with each other, the worker's event loop, Postgres and Kafka, so the serving fit "
+    "the worker reports can be slower than the same fit alone, and the held-out fit can end "
+    "after it (that tail is in evaluate). The worker's first training also starts the two "
+    "training processes, each importing the worker's main module and the ML stack (spawn), "
+    "inside evaluate; later trainings reuse them. After the model is recorded, fan-out and "
+    "writing every user's top 50 in jobs of `prediction_batch_size` on one predictor — the "
+    "same work and the same did_rate UPDATE as the predict benchmark. Memory: each training "
+    "process holds the cleaned rating columns and one trainset (the held-out one of 80% of the "
+    "ratings, freed before scoring), next to the worker's Postgres pool and cached models; the "
+    "reported peak adds up the processes' own peaks."
 )
-
 
 async def _wait_for_model(pool: asyncpg.Pool, worker: WorkerProcess, n_users: int,
                           timeout_s: float) -> tuple[models_repo.ModelVersion, float]:
@@ -143,7 +155,7 @@ async def run(base: Settings, scale: Scale, *, spy: bool = False) -> dict[str, A
                 await publisher.stop()
             version, done = await _wait_for_model(pool, worker, n_users, timeout_s=600)
             worker.sample_once()
-            profile = recorder.stop("the worker and its training process, request → live") \
+            profile = recorder.stop("the worker and its training processes, request → live") \
                 if recorder else None
             first_write = await pool.fetchval(
                 "SELECT min(updated_at) FROM suggestions WHERE model_version = $1",

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from surprise import Dataset, Reader, Trainset
 
 from ml.errors import DataFormatError, NotEnoughRatings
 
@@ -87,9 +86,3 @@ def split_ratings(
     train = ratings.iloc[np.sort(order[n_test:])].reset_index(drop=True)
     return train, test
 
-
-def build_trainset(ratings: pd.DataFrame, rating_scale: tuple[float, float]) -> Trainset:
-    """A Surprise trainset of every row of a cleaned ratings frame."""
-    reader = Reader(rating_scale=rating_scale)
-    data = Dataset.load_from_df(ratings.loc[:, list(RATING_COLUMNS)], reader)
-    return data.build_full_trainset()

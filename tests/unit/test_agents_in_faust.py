@@ -3,9 +3,13 @@ decide without touching a service."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import faust
+import pytest
 
 from agents.worker import build_worker_app
 from infra.settings import Settings
@@ -43,3 +47,21 @@ def _close_thread_loops(app: faust.App) -> None:
         if loop is not None and not loop.is_running():
             loop.close()
 
+
+
+def _die() -> None:
+    os._exit(1)
+
+
+async def test_a_broken_training_pool_is_replaced(tmp_path: Path) -> None:
+    app, deps = build_worker_app(_settings(tmp_path))
+    first = deps.training_executor()
+    with pytest.raises(BrokenProcessPool):
+        await asyncio.get_running_loop().run_in_executor(first, _die)
+    second = deps.training_executor()
+    try:
+        assert second is not first
+        assert await asyncio.get_running_loop().run_in_executor(second, abs, -3) == 3
+    finally:
+        await deps.close()
+        _close_thread_loops(app)

@@ -8,7 +8,14 @@ import pytest
 
 from ml.dataset import MIN_RATINGS, clean_ratings, split_ratings
 from ml.errors import DataFormatError, NotEnoughRatings
-from ml.train import SVDParams, TrainResult, held_out_accuracy, train_in_process, train_model
+from ml.train import (
+    SVDParams,
+    TrainResult,
+    held_out_accuracy,
+    train_in_process,
+    train_model,
+    training_executor,
+)
 
 
 def _same_factors(a: TrainResult, b: TrainResult) -> bool:
@@ -139,3 +146,23 @@ async def test_train_in_process_raises_the_worker_error(
         await train_in_process(ratings.head(3), params)
     assert (err.value.got, err.value.needed) == (3, MIN_RATINGS)
     assert err.value.hint is not None
+
+
+async def test_train_in_process_on_a_one_process_pool_gives_the_same_model(
+    ratings: pd.DataFrame, params: SVDParams
+) -> None:
+    small = ratings.head(3000)
+    here = train_model(small, params)
+    pool = training_executor(max_workers=1)  # the two fits one after the other
+    try:
+        there = await train_in_process(small, params, executor=pool)
+    finally:
+        pool.shutdown()
+    assert _same_factors(here, there)
+    assert (there.rmse, there.mae, there.n_test, there.n_ratings) == (
+        here.rmse, here.mae, here.n_test, here.n_ratings)
+
+
+async def test_train_in_process_raises_an_error_of_a_fit(ratings: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        await train_in_process(ratings.head(3000), SVDParams(n_factors=-1))
