@@ -84,6 +84,7 @@ async def open_loop(host: str, port: int, paths: list[str], rate: int, duration:
     for _ in range(connections):
         idle.put_nowait(await _connect(host, port))
     latencies: list[float] = []
+    sent_at: list[float] = []
     errors = 0
 
     async def one(path: str, scheduled: float) -> None:
@@ -95,6 +96,7 @@ async def open_loop(host: str, port: int, paths: list[str], rate: int, duration:
             idle.put_nowait(conn)
         if status == 200:
             latencies.append(time.perf_counter() - scheduled)
+            sent_at.append(scheduled - start)
         else:
             errors += 1
 
@@ -116,6 +118,9 @@ async def open_loop(host: str, port: int, paths: list[str], rate: int, duration:
         idle.get_nowait().writer.close()
     result = _summary(latencies, errors, seconds)
     result["rate"] = rate
+    # When the slowest requests were scheduled (s into the run) and how long they took.
+    slowest = np.argsort(latencies)[-20:][::-1]
+    result["slowest"] = [[round(sent_at[i], 3), round(latencies[i] * 1000, 1)] for i in slowest]
     return result
 
 

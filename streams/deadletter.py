@@ -4,15 +4,16 @@ the reason, and where it came from; the agent goes on. Nothing is dropped silent
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from schemas.events import DeadLetter
 from schemas.ratings import Invalid, Origin
 
 
-@dataclass(frozen=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """A consumed message as bytes (a named tuple: one is made per message)."""
+
     key: bytes | None
     value: bytes | None
     origin: Origin
