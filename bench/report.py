@@ -23,7 +23,7 @@ machine is shared and noisy, so ratios are steadier than absolute figures). Targ
 streamrec's own performance targets, each named next to its figure.
 
 ```sh
-.venv/bin/python -m bench all                 # predict, ingest, retrain, quality (and api when present)
+.venv/bin/python -m bench all                 # predict, ingest, retrain, quality, api
 .venv/bin/python -m bench predict --scale ml-1m
 .venv/bin/python -m bench ingest --events 200000
 .venv/bin/python -m bench quality --movielens path/to/ratings.dat
