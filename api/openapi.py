@@ -10,7 +10,8 @@ from typing import Any
 
 from api.page import PAGE_LIMIT
 from api.params import MAX_BODY_BYTES
-from api.routes.suggestions import LIMIT_DEFAULT, LIMIT_MAX
+from api.routes.suggestions import LIMIT_DEFAULT
+from infra.repositories.serving import LIMIT_MAX
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
 
 JSON = "application/json"

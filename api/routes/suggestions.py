@@ -9,9 +9,9 @@ from starlette.routing import Route
 from api.params import query_int, user_id_param
 from api.services import services_of
 from infra.repositories import serving
-from infra.repositories.serving import Served
+from infra.repositories.serving import LIMIT_MAX, Served
 
-LIMIT_DEFAULT, LIMIT_MAX = 50, 200
+LIMIT_DEFAULT = 50
 
 
 async def fetch(request: Request, *, default_limit: int = LIMIT_DEFAULT) -> Served:

@@ -13,13 +13,11 @@ from infra.errors import StreamrecError
 from infra.repositories import serving
 from infra.repositories.serving import Served
 
-MAX_LIMIT = 200
-
 
 def suggest(
     ctx: typer.Context,
     user_id: int = typer.Argument(..., min=1, help="The user's id."),
-    limit: int = typer.Option(10, "--limit", min=1, max=MAX_LIMIT, help="How many suggestions."),
+    limit: int = typer.Option(10, "--limit", min=1, max=serving.LIMIT_MAX, help="How many suggestions."),
     as_json: bool = typer.Option(False, "--json", help="Print the API's JSON."),
 ) -> None:
     """A user's suggestions, best first, from the same query as GET /api/suggestions/."""

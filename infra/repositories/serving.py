@@ -27,6 +27,8 @@ import asyncpg
 
 Source = Literal["model", "popular"]
 
+LIMIT_MAX = 200  # the longest list a request may ask for (the API's and the CLI's bound)
+
 SUGGESTIONS_SQL = """
 WITH personal AS (
     SELECT s.movie_id, s.value AS score, s.model_version
@@ -34,17 +36,17 @@ WITH personal AS (
     WHERE s.user_id = $1 AND NOT s.did_rate
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = s.movie_id)
     ORDER BY s.value DESC, s.movie_id
-    -- A constant bound (the API's largest limit), not $2: under "LIMIT $2" the generic
-    -- plan expects a handful of rows and compares every suggestion with every rating
-    -- of the user instead of hashing the ratings once.
-    LIMIT 200
+    -- A constant bound (LIMIT_MAX), not $2: under "LIMIT $2" the generic plan expects
+    -- a handful of rows and compares every suggestion with every rating of the user
+    -- instead of hashing the ratings once.
+    LIMIT :limit_max
 ), popular AS (
     SELECT m.id AS movie_id, m.popularity AS score
     FROM movies m
     WHERE NOT EXISTS (SELECT 1 FROM personal)
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = m.id)
     ORDER BY m.popularity DESC, m.id
-    LIMIT 200
+    LIMIT :limit_max
 ), picked AS (
     SELECT movie_id, score FROM personal
     UNION ALL
@@ -65,7 +67,7 @@ SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_versi
         -- LIMIT 1 keeps this a primary-key lookup for each picked row; as a plain join,
         -- a generic plan may hash the whole movies table on every request.
         CROSS JOIN LATERAL (SELECT card FROM movies WHERE id = p.movie_id LIMIT 1) m) AS items
-"""
+""".replace(":limit_max", str(LIMIT_MAX))
 
 
 @dataclass(frozen=True, slots=True)
