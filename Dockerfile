@@ -10,5 +10,6 @@ COPY agents agents
 COPY api api
 COPY infra infra
 COPY ml ml
+COPY cli cli
 RUN pip install --no-cache-dir .
 ENTRYPOINT []

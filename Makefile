@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PACKAGES := $(wildcard infra ml schemas streams agents api bench)
+PACKAGES := $(wildcard schemas ml infra streams agents api cli bench)
 
 .PHONY: install system-packages demo test lint
 

@@ -12,8 +12,8 @@ import asyncpg
 
 from agents.metrics import WorkerMetrics
 from infra.db import create_pool
-from infra.model_store import ModelStore
 from infra.settings import Settings
+from ml.model_store import ModelStore
 from ml.scoring import SVDFactors
 from ml.train import training_executor
 from streams.app import Topics

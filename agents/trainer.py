@@ -16,11 +16,11 @@ from typing import Any
 import faust
 
 from agents.deps import WorkerDeps
-from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
-from infra.svd import svd_params
 from ml.errors import ModelIntegrityError, NotEnoughRatings
+from ml.model_store import ModelStore
+from ml.params import svd_params
 from ml.train import TrainResult, train_in_process
 from schemas.events import ModelPublished, RetrainRequest
 from schemas.ratings import RATING_MAX, RATING_MIN

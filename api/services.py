@@ -18,8 +18,8 @@ from starlette.requests import Request
 from api.metrics import Metrics
 from infra import db
 from infra.errors import ServiceUnavailable
-from infra.publisher import EventPublisher
 from infra.settings import Settings
+from streams.publisher import EventPublisher
 
 log = logging.getLogger("streamrec.api")
 

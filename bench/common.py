@@ -26,9 +26,10 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from infra import db, kafka_admin
+from infra import db
 from infra.settings import Settings
 from ml.synthetic import ML_1M, ML_100K
+from streams import topic_admin
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -210,7 +211,7 @@ async def bench_run(base: Settings, name: str, *, topics: bool = False) -> Async
     try:
         db.migrate(settings.database_url)
         if topics:
-            await kafka_admin.ensure_topics(settings)
+            await topic_admin.ensure_topics(settings)
         yield BenchRun(settings, tmp)
     finally:
         if topics:
@@ -222,7 +223,7 @@ async def bench_run(base: Settings, name: str, *, topics: bool = False) -> Async
 
 async def delete_topics(settings: Settings) -> None:
     """The run's topics and the ones Faust made for its app id."""
-    async with kafka_admin.admin_client(settings) as admin:
+    async with topic_admin.admin_client(settings) as admin:
         names = [t for t in await admin.list_topics()
                  if t.startswith(settings.topic_prefix) or t.startswith(settings.app_id)]
         if names:

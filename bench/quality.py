@@ -14,8 +14,8 @@ from typing import Any
 
 from bench.common import Scale, Target
 from infra.settings import Settings
-from infra.svd import svd_params
 from ml.evaluate import evaluate_file, evaluate_frame
+from ml.params import svd_params
 from ml.synthetic import generate
 from ml.train import SVDParams
 

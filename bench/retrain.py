@@ -41,15 +41,15 @@ from bench.predict_core import _fake_factors
 from bench.profiling import SpyRecorder
 from bench.worker import WorkerProcess
 from infra import db
-from infra.model_store import ModelStore
-from infra.publisher import EventPublisher
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
 from infra.settings import Settings
 from ml.dataset import clean_ratings
+from ml.model_store import ModelStore
 from ml.synthetic import generate
 from ml.train import SVDParams, TrainResult
+from streams.publisher import EventPublisher
 
 GiB = 1024**3
 

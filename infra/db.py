@@ -7,8 +7,9 @@ from pathlib import Path
 import asyncpg
 from yoyo import get_backend, read_migrations
 
-from infra.errors import ServiceUnavailable, StreamrecError
+from infra.errors import ServiceUnavailable
 from infra.settings import Settings
+from schemas.errors import StreamrecError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

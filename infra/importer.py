@@ -21,13 +21,14 @@ import pandas as pd
 
 from infra import db
 from infra.demo_data import demo_set, source_name
-from infra.errors import ServiceUnavailable, StreamrecError
+from infra.errors import ServiceUnavailable
 from infra.repositories import imports
 from infra.repositories import movies as movies_repo
 from infra.repositories.imports import MovieRow, RatingRow
 from infra.settings import Settings
 from ml.data import Loaded, load_movies, load_ratings
 from ml.errors import DataFormatError, UnknownFormat
+from schemas.errors import StreamrecError
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
 
 IMPORT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "tmdb", "csv")

@@ -1,6 +1,6 @@
-"""Errors of the model core, part of streamrec's one hierarchy (:mod:`infra.errors`).
+"""Errors of the model core, part of streamrec's one hierarchy (:mod:`schemas.errors`).
 
-``infra.errors`` is a leaf module without I/O or settings, so importing it keeps
+``schemas.errors`` is a leaf module without I/O or settings, so importing it keeps
 ``ml`` pure.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infra.errors import StreamrecError
+from schemas.errors import StreamrecError
 
 
 def _rebuild(cls: type[ModelError], kwargs: dict[str, Any]) -> ModelError:

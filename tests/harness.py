@@ -18,12 +18,12 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from infra import kafka_admin
 from infra.repositories import movies as movies_repo
 from infra.settings import Settings
 from ml.synthetic import SyntheticData, generate
 from schemas.events import DeadLetter, RatingEvent
 from schemas.ratings import encode_rating
+from streams import topic_admin
 
 STREAMREC = str(Path(sys.executable).with_name("streamrec"))
 
@@ -163,5 +163,5 @@ async def open_pipeline(
     }
     run_settings = settings.model_copy(update={"app_id": app_id, "ratings_partitions": 4,
                                                "prediction_jobs_partitions": 4})
-    await kafka_admin.ensure_topics(run_settings)
+    await topic_admin.ensure_topics(run_settings)
     return Pipeline(run_settings, env, pool, data, tmp_path)

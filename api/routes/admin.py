@@ -18,11 +18,11 @@ from starlette.routing import Route
 
 from api.errors import ApiError
 from api.services import Services, services_of
-from infra import model_admin
-from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.repositories.models import UnknownModelVersion
 from ml.errors import InvalidModelVersion, ModelIntegrityError
+from ml.model_store import ModelStore
+from streams import model_admin
 
 # The artifact of the version to activate failed its check: nothing changed.
 REFUSED = (ModelIntegrityError, InvalidModelVersion)

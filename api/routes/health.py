@@ -11,7 +11,7 @@ from starlette.routing import Route
 from api.errors import DATABASE_DOWN, error_body
 from api.services import Services, services_of
 from infra.errors import ServiceUnavailable
-from infra.kafka_admin import broker_answers
+from infra.kafka import broker_answers
 
 CHECK_TIMEOUT_S = 2.0
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from api.params import rating_input, read_body
 from api.services import services_of
-from infra.publisher import new_rating
+from streams.publisher import new_rating
 
 
 async def post_rating(request: Request) -> JSONResponse:

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from infra.errors import StreamrecError
 from infra.repositories import Connection
+from schemas.errors import StreamrecError
 
 
 class UnknownModelVersion(StreamrecError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.errors import ConfigError, PortInUse, ServiceNotReady, StackError
-from infra.kafka_admin import broker_answers
+from infra.kafka import broker_answers
 from infra.settings import Settings
 from infra.stack import processes
 

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from infra import kafka_admin
 from infra.settings import Settings
+from streams import topic_admin
 from tests.integration.api.live import live_server
 from tests.integration.api.support import add_movies, add_rating, add_suggestions, consume
 
@@ -55,7 +55,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 async def test_load_rate_and_see_the_movie_leave_the_list(
     page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
 ) -> None:
-    await kafka_admin.ensure_topics(settings)
+    await topic_admin.ensure_topics(settings)
     await add_movies(pool, MOVIES)
     await add_suggestions(pool, 42, [(1, 4.7), (2, 4.4), (3, 3.9), (4, 3.2)],
                           version="20260101T000000.000000Z-abcdef")

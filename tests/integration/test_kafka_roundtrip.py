@@ -4,8 +4,8 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from infra import kafka_admin
 from infra.settings import Settings
+from streams import topic_admin
 
 
 async def _consume(settings: Settings, topic: str, group: str, count: int) -> list[bytes]:
@@ -31,7 +31,7 @@ async def _consume(settings: Settings, topic: str, group: str, count: int) -> li
 
 
 async def test_produce_consume_and_resume_from_committed_offset(settings: Settings) -> None:
-    await kafka_admin.ensure_topics(settings)
+    await topic_admin.ensure_topics(settings)
     topic = settings.topic("ratings-dlq")  # one partition: order is total
     group = f"roundtrip-{uuid.uuid4().hex[:8]}"
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from infra import db
-from infra.errors import StreamrecError
+from schemas.errors import StreamrecError
 
 
 async def test_migrate_twice_applies_nothing_the_second_time(database_url: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra.kafka_admin import broker_answers
+from infra.kafka import broker_answers
 
 
 def _free_port() -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
+from ml.model_store import ModelStore
 from ml.train import SVDParams, train_model
 from schemas.events import PredictionJob
 from tests.harness import STREAMREC, Pipeline, rating_messages

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra import kafka_admin
 from infra.settings import Settings
+from streams import topic_admin
 from tests.integration.api.support import ADMIN_TOKEN, serve
 
 
@@ -28,5 +28,5 @@ async def client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def topics(settings: Settings) -> Settings:
     """This test's topics, created as `streamrec topics create` would."""
-    await kafka_admin.ensure_topics(settings)
+    await topic_admin.ensure_topics(settings)
     return settings

@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaConsumer
 from starlette.applications import Starlette
 
 from api.app import create_app
-from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.settings import Settings
+from ml.model_store import ModelStore
 from ml.scoring import SVDFactors
 from ml.train import SVDParams, TrainResult
 

@@ -8,9 +8,9 @@ import asyncpg
 import httpx
 import pytest
 
-from infra.model_store import ModelStore
 from infra.repositories import models as models_repo
 from infra.settings import Settings
+from ml.model_store import ModelStore
 from tests.integration.api.support import ADMIN_TOKEN, add_stored_model, consume, serve
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}

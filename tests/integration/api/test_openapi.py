@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import openapi
-from infra import kafka_admin
 from infra.settings import Settings
+from streams import topic_admin
 from tests.integration.api.live import live_server
 from tests.integration.api.support import ADMIN_TOKEN
 
@@ -35,7 +35,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture
 def live_api(api_settings: Settings) -> Iterator[str]:
-    asyncio.run(kafka_admin.ensure_topics(api_settings))
+    asyncio.run(topic_admin.ensure_topics(api_settings))
     with live_server(api_settings) as base_url:
         yield base_url
 

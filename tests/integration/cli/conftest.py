@@ -25,9 +25,9 @@ from aiokafka.structs import ConsumerRecord
 from click.testing import Result
 from typer.testing import CliRunner
 
-import infra.cli
-from infra import kafka_admin
+from cli import app as streamrec_app
 from infra.settings import Settings
+from streams import topic_admin
 
 STREAMREC = str(Path(sys.executable).with_name("streamrec"))
 
@@ -45,7 +45,7 @@ class Cli:
     runner: CliRunner
 
     def run(self, *args: str, ok: bool = True) -> Result:
-        result = self.runner.invoke(infra.cli.app, list(args), env=self.env)
+        result = self.runner.invoke(streamrec_app, list(args), env=self.env)
         if ok:
             assert result.exit_code == 0, (result.output, result.exception)
         return result
@@ -80,7 +80,7 @@ class Cli:
         asyncio.run(send())
 
     async def _partitions(self, name: str) -> list[int]:
-        async with kafka_admin.admin_client(self.settings) as admin:
+        async with topic_admin.admin_client(self.settings) as admin:
             described = await admin.describe_topics([self.topic(name)])
         return sorted(p["partition"] for p in described[0]["partitions"])
 
@@ -123,5 +123,5 @@ def cli(settings: Settings, database_url: str) -> Iterator[Cli]:
         "STREAMREC_PREDICTION_JOBS_PARTITIONS": "2",
         "COLUMNS": "250",
     }
-    asyncio.run(kafka_admin.ensure_topics(settings))
+    asyncio.run(topic_admin.ensure_topics(settings))
     yield Cli(settings, env, CliRunner())

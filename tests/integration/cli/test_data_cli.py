@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-import infra.cli
+from cli import app as streamrec_app
 from ml.data import load_movies, load_ratings
 from ml.errors import DataFormatError
 from tests.integration.cli.conftest import Cli, free_port
@@ -115,7 +115,7 @@ def test_generate_loads_the_demo_set_once(cli: Cli) -> None:
 def test_generate_out_writes_files_without_touching_the_database(cli: Cli, tmp_path: Path) -> None:
     nowhere = f"postgresql://streamrec:x@127.0.0.1:{free_port()}/nothing"
     result = cli.runner.invoke(
-        infra.cli.app,
+        streamrec_app,
         ["data", "generate", "--users", "40", "--movies", "30", "--ratings", "500", "--out", str(tmp_path),
          "--format", "ml-1m"],
         env={**cli.env, "STREAMREC_DATABASE_URL": nowhere},

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from infra.kafka_inspect import UnknownGroup, UnknownTopic
+from streams.topic_inspect import UnknownGroup, UnknownTopic
 from tests.integration.cli.conftest import STREAMREC, Cli, free_port
 
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from infra.publisher import EventPublisher
 from schemas.events import ModelPublished, RetrainRequest
+from streams.publisher import EventPublisher
 from tests.harness import Pipeline, rating_messages
 
 

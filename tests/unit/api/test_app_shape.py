@@ -16,7 +16,7 @@ from api import openapi
 from api.app import create_app
 from api.metrics import Metrics, MetricsMiddleware
 from api.page import PAGE, fragment
-from infra.cli import app as cli_app
+from cli import app as cli_app
 from infra.repositories.serving import Served, Suggestion
 from infra.settings import Settings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import infra.cli
+from cli import app as streamrec_app
 from ml.synthetic import generate
 from ml.writers import write_dataset
 
@@ -18,7 +18,7 @@ def test_eval_prints_the_held_out_figures_as_json(tmp_path: Path) -> None:
     data = generate(150, 80, 4000, seed=3)
     files = write_dataset(data.ratings, data.movies, tmp_path, "ml-latest")
     env = {"STREAMREC_SVD_FACTORS": "8", "STREAMREC_SVD_EPOCHS": "10"}
-    result = CliRunner().invoke(infra.cli.app, ["eval", str(files["ratings"]), "--json"], env=env)
+    result = CliRunner().invoke(streamrec_app, ["eval", str(files["ratings"]), "--json"], env=env)
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     for key in ("rmse", "mae", "n_ratings", "fit_seconds", "precision_at_10",

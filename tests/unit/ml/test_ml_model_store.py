@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infra.model_store import VERSION_PATTERN, ModelStore, new_version
 from ml.errors import InvalidModelVersion, ModelIntegrityError
+from ml.model_store import VERSION_PATTERN, ModelStore, new_version
 from ml.scoring import score_pairs
 from ml.train import TrainResult
 

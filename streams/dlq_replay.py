@@ -20,14 +20,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from infra import kafka_inspect
-from infra.errors import ServiceUnavailable, StreamrecError
-from infra.kafka_admin import KAFKA_HINT
-from infra.kafka_inspect import Kafka
-from infra.kafka_tail import load_dead_letter, preview
+from infra.errors import ServiceUnavailable
+from infra.kafka import KAFKA_HINT
 from infra.settings import Settings
+from schemas.errors import StreamrecError
 from schemas.events import DeadLetter
+from streams import topic_inspect
 from streams.deadletter import original_bytes
+from streams.topic_inspect import Kafka
+from streams.topic_tail import load_dead_letter, preview
 
 # Commit metadata must stay below the broker's offset.metadata.max.bytes (4096 by default):
 # a run adds at most this many ranges to the (as many) it may carry over.
@@ -173,7 +174,7 @@ async def _progress(kafka: Kafka, group: str, tps: list[TopicPartition],
 
 async def list_letters(kafka: Kafka, *, limit: int, reason: str | None = None) -> list[Letter]:
     """The last ``limit`` letters (matching ``reason``), oldest first, with their status."""
-    from infra.kafka_tail import read_existing
+    from streams.topic_tail import read_existing
 
     topic = await _require_topic(kafka)
     tps = [TopicPartition(topic, p["partition"]) for t in await kafka.describe([topic])
@@ -248,7 +249,7 @@ async def _group_member(
     except (KafkaError, OSError) as err:
         with contextlib.suppress(Exception):
             await consumer.stop()
-        raise kafka_inspect.unreachable(settings, err) from err
+        raise topic_inspect.unreachable(settings, err) from err
     try:
         consumer.subscribe([topic], listener=listener)
         # aiokafka's coordinator joins the group in the background.

@@ -21,17 +21,18 @@ import pandas as pd
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from infra import kafka_admin
 from infra.demo_data import DEMO_MOVIES, DEMO_USERS
-from infra.errors import ServiceUnavailable, StreamrecError
+from infra.errors import ServiceUnavailable
 from infra.importer import epoch_micros, rating_event_id
-from infra.kafka_admin import KAFKA_HINT, quiet_kafka_logs
+from infra.kafka import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
 from ml.data import load_ratings
 from ml.errors import DataFormatError
 from ml.synthetic import generate
+from schemas.errors import StreamrecError
 from schemas.events import RatingEvent
 from schemas.ratings import encode_rating
+from streams import topic_admin
 
 Message = tuple[bytes | None, bytes]
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -158,7 +159,7 @@ async def publish(
     """Send ``messages`` to the ratings topic in batches, paced to ``rate`` events/s."""
     topic = settings.topic("ratings")
     with quiet_kafka_logs():
-        await kafka_admin.ensure_topics(settings)  # never let the broker auto-create it
+        await topic_admin.ensure_topics(settings)  # never let the broker auto-create it
     if rate is not None:
         batch = max(1, min(batch, int(rate / 10)))  # about ten sends a second at most
     producer = AIOKafkaProducer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from infra.cli.output import settings_of
+from cli.output import settings_of
 
 
 def api(

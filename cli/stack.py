@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from infra.cli.output import console, print_json, print_table, settings_of
+from cli.output import console, print_json, print_table, settings_of
 from infra.stack import control
 
 app = typer.Typer(help="Run the local Kafka broker and Postgres without Docker.",

@@ -19,9 +19,9 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from infra.kafka_inspect import Kafka
 from schemas.events import DeadLetter
 from streams.deadletter import original_bytes
+from streams.topic_inspect import Kafka
 
 PREVIEW_CHARS = 160
 # How long reading the existing messages may go without progress before giving up.

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from infra.cli.output import print_json, print_table, settings_of
-from infra.svd import svd_params
+from cli.output import print_json, print_table, settings_of
 from ml.evaluate import evaluate_file
+from ml.params import svd_params
 
 
 def evaluate(

@@ -7,11 +7,11 @@ import json
 
 import typer
 
+from cli.output import print_json, print_table, settings_of
 from infra import db
-from infra.cli.output import print_json, print_table, settings_of
-from infra.errors import StreamrecError
 from infra.repositories import serving
 from infra.repositories.serving import Served
+from schemas.errors import StreamrecError
 
 
 def suggest(

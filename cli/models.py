@@ -12,17 +12,19 @@ import asyncpg
 import typer
 from aiokafka import AIOKafkaConsumer
 
-from infra import db, model_admin
-from infra.cli.output import console, print_json, print_table, settings_of
-from infra.errors import ServiceUnavailable, StreamrecError
-from infra.model_store import ModelStore
-from infra.publisher import EventPublisher
+from cli.output import console, print_json, print_table, settings_of
+from infra import db
+from infra.errors import ServiceUnavailable
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
 from infra.repositories.models import ModelVersion
 from infra.settings import Settings
+from ml.model_store import ModelStore
+from schemas.errors import StreamrecError
 from schemas.events import ModelPublished
+from streams import model_admin
+from streams.publisher import EventPublisher
 
 app = typer.Typer(help="Model versions: list, train, activate, roll back.", no_args_is_help=True)
 T = TypeVar("T")

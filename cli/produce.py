@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from infra import rating_producer
-from infra.cli.output import console, err_console, print_json, settings_of
+from cli.output import console, err_console, print_json, settings_of
 from infra.demo_data import DEMO_MOVIES, DEMO_SEED, DEMO_USERS
-from infra.errors import StreamrecError
+from schemas.errors import StreamrecError
+from streams import rating_producer
 
 app = typer.Typer(help="Publish events to streamrec's topics.", no_args_is_help=True)
 

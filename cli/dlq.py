@@ -6,17 +6,17 @@ import asyncio
 
 import typer
 
-from infra import dlq, kafka_inspect
-from infra.cli.output import console, print_json, settings_of
-from infra.cli.topics import print_rows
-from infra.kafka_tail import preview
+from cli.output import console, print_json, settings_of
+from cli.topics import print_rows
 from infra.settings import Settings
+from streams import dlq_replay, topic_inspect
 from streams.deadletter import original_bytes
+from streams.topic_tail import preview
 
 app = typer.Typer(help="List and replay the dead-letter topic (ratings-dlq).", no_args_is_help=True)
 
 
-def _rows(letters: list[dlq.Letter]) -> list[list[object]]:
+def _rows(letters: list[dlq_replay.Letter]) -> list[list[object]]:
     rows: list[list[object]] = []
     for item in letters:
         letter = item.letter
@@ -34,9 +34,9 @@ def _rows(letters: list[dlq.Letter]) -> list[list[object]]:
     return rows
 
 
-async def _list(settings: Settings, limit: int, reason: str | None) -> list[dlq.Letter]:
-    async with kafka_inspect.connect(settings) as kafka:
-        return await dlq.list_letters(kafka, limit=limit, reason=reason)
+async def _list(settings: Settings, limit: int, reason: str | None) -> list[dlq_replay.Letter]:
+    async with topic_inspect.connect(settings) as kafka:
+        return await dlq_replay.list_letters(kafka, limit=limit, reason=reason)
 
 
 @app.command("list")
@@ -59,15 +59,15 @@ def list_(
                       highlight=False, markup=False)
         return
     print_rows(
-        f"{dlq.dlq_topic(settings)}: last {len(letters)} letter(s)",
+        f"{dlq_replay.dlq_topic(settings)}: last {len(letters)} letter(s)",
         ["offset", "reason", "detail", "source", "failed at", "original", "status"],
         _rows(letters),
     )
 
 
-async def _replay(settings: Settings, reason: str | None, dry_run: bool) -> dlq.ReplayOutcome:
-    async with kafka_inspect.connect(settings) as kafka:
-        return await dlq.replay(kafka, reason=reason, dry_run=dry_run)
+async def _replay(settings: Settings, reason: str | None, dry_run: bool) -> dlq_replay.ReplayOutcome:
+    async with topic_inspect.connect(settings) as kafka:
+        return await dlq_replay.replay(kafka, reason=reason, dry_run=dry_run)
 
 
 @app.command()

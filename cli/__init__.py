@@ -11,10 +11,10 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import api, data, db, demo, dlq, evaluate, models, produce, stack, suggest, topics, worker
-from infra.cli.output import err_console
-from infra.errors import StreamrecError
+from cli import api, data, db, demo, dlq, evaluate, models, produce, stack, suggest, topics, worker
+from cli.output import err_console
 from infra.settings import Settings
+from schemas.errors import StreamrecError
 
 app = typer.Typer(
     name="streamrec",

@@ -16,10 +16,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
-from infra import kafka_admin
-from infra.errors import ServiceUnavailable, StreamrecError
-from infra.kafka_admin import KAFKA_HINT, quiet_kafka_logs
+from infra.errors import ServiceUnavailable
+from infra.kafka import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
+from schemas.errors import StreamrecError
+from streams import topic_admin
 
 
 class UnknownTopic(StreamrecError):
@@ -51,7 +52,7 @@ async def connect(settings: Settings) -> AsyncIterator[Kafka]:
     """Admin client + group-less consumer; a Kafka failure inside the block becomes a
     :class:`ServiceUnavailable` naming the address."""
     with quiet_kafka_logs():
-        async with kafka_admin.admin_client(settings) as admin:
+        async with topic_admin.admin_client(settings) as admin:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=settings.kafka_bootstrap,
                 enable_auto_commit=False,

@@ -6,7 +6,7 @@ import yaml
 
 from infra.settings import Settings
 
-COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+COMPOSE = Path(__file__).resolve().parents[3] / "docker-compose.yml"
 
 
 def _compose() -> dict:  # type: ignore[type-arg]

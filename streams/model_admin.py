@@ -12,11 +12,11 @@ import asyncio
 
 import asyncpg
 
-from infra.model_store import ModelStore
-from infra.publisher import EventPublisher
 from infra.repositories import models as models_repo
 from infra.repositories.models import ModelVersion, UnknownModelVersion
+from ml.model_store import ModelStore
 from schemas.events import ModelPublished
+from streams.publisher import EventPublisher
 
 
 async def verify_artifact(store: ModelStore, version: ModelVersion) -> None:

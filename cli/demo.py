@@ -24,18 +24,20 @@ from typing import TypeVar
 
 import typer
 
-from infra import db, kafka_admin, rating_producer
-from infra.cli.models import train_and_wait
-from infra.cli.output import console, print_table, settings_of
+from cli.models import train_and_wait
+from cli.output import console, print_table, settings_of
+from infra import db
 from infra.demo_data import DEMO_MOVIES, DEMO_RATINGS, DEMO_SEED, DEMO_USERS
-from infra.errors import ServiceUnavailable, StreamrecError
+from infra.errors import ServiceUnavailable
 from infra.importer import import_dataset, synthetic_dataset
-from infra.publisher import EventPublisher
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import serving
 from infra.settings import Settings
 from infra.stack import control
+from schemas.errors import StreamrecError
 from schemas.events import ModelPublished
+from streams import rating_producer, topic_admin
+from streams.publisher import EventPublisher
 
 T = TypeVar("T")
 STREAMREC = str(Path(sys.executable).with_name("streamrec"))
@@ -185,7 +187,7 @@ def demo(
         _step(2, "migrate the schema",
               lambda: f"applied {len(db.migrate(settings.database_url))} migration(s)")
         _step(3, "create the topics",
-              lambda: f"created {len(asyncio.run(kafka_admin.ensure_topics(settings)))} topic(s)")
+              lambda: f"created {len(asyncio.run(topic_admin.ensure_topics(settings)))} topic(s)")
         _step(4, "load the demo movies", lambda: _load_movies(settings))
         with _processes(settings) as (_worker, api):
             url = _step(5, "start the worker and the API", lambda: _wait_for_api(settings, api))

@@ -11,11 +11,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from infra import kafka_admin, kafka_inspect, kafka_tail
-from infra.cli.output import console, err_console, print_json, settings_of
-from infra.kafka_tail import ShownRecord
+from cli.output import console, err_console, print_json, settings_of
 from infra.settings import Settings
+from streams import topic_admin, topic_inspect, topic_tail
 from streams.batch_consumer import ratings_group
+from streams.topic_tail import ShownRecord
 
 app = typer.Typer(help="Inspect and create streamrec's Kafka topics.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ app = typer.Typer(help="Inspect and create streamrec's Kafka topics.", no_args_i
 def create(ctx: typer.Context) -> None:
     """Create streamrec's topics with the configured partitions (idempotent)."""
     settings = settings_of(ctx)
-    created = asyncio.run(kafka_admin.ensure_topics(settings))
+    created = asyncio.run(topic_admin.ensure_topics(settings))
     if created:
         console.print(f"created: {', '.join(created)}", highlight=False)
     else:
@@ -47,9 +47,9 @@ def print_rows(title: str, columns: list[str], rows: list[list[object]], right: 
         Console(file=console.file, width=max(width, console.width)).print(table)
 
 
-async def _list(settings: Settings, include_all: bool) -> list[kafka_inspect.TopicInfo]:
-    async with kafka_inspect.connect(settings) as kafka:
-        return await kafka_inspect.list_topics(kafka, include_all=include_all)
+async def _list(settings: Settings, include_all: bool) -> list[topic_inspect.TopicInfo]:
+    async with topic_inspect.connect(settings) as kafka:
+        return await topic_inspect.list_topics(kafka, include_all=include_all)
 
 
 @app.command("list")
@@ -79,9 +79,9 @@ def list_(
     )
 
 
-async def _describe(settings: Settings, name: str) -> kafka_inspect.TopicInfo:
-    async with kafka_inspect.connect(settings) as kafka:
-        return await kafka_inspect.describe_topic(kafka, name)
+async def _describe(settings: Settings, name: str) -> topic_inspect.TopicInfo:
+    async with topic_inspect.connect(settings) as kafka:
+        return await topic_inspect.describe_topic(kafka, name)
 
 
 @app.command()
@@ -117,17 +117,17 @@ def _print_record(shown: ShownRecord, as_json: bool) -> None:
 async def _tail(settings: Settings, name: str, n: int, follow: bool, from_beginning: bool,
                 as_json: bool) -> int:
     shown = 0
-    async with kafka_inspect.connect(settings) as kafka:
-        topic = kafka_inspect.resolve_topic(settings, name, await kafka.topic_names())
+    async with topic_inspect.connect(settings) as kafka:
+        topic = topic_inspect.resolve_topic(settings, name, await kafka.topic_names())
         dead_letters = topic == settings.topic("ratings-dlq")
-        async for record in kafka_tail.read_existing(kafka, topic, last=None if from_beginning else n):
-            _print_record(kafka_tail.show(record, dead_letters=dead_letters), as_json)
+        async for record in topic_tail.read_existing(kafka, topic, last=None if from_beginning else n):
+            _print_record(topic_tail.show(record, dead_letters=dead_letters), as_json)
             shown += 1
         if follow:
             if not as_json:
                 err_console.print(f"following {topic}; Ctrl-C stops", highlight=False, markup=False)
-            async for record in kafka_tail.follow(kafka):
-                _print_record(kafka_tail.show(record, dead_letters=dead_letters), as_json)
+            async for record in topic_tail.follow(kafka):
+                _print_record(topic_tail.show(record, dead_letters=dead_letters), as_json)
                 shown += 1
     return shown
 
@@ -154,16 +154,16 @@ def tail(
         err_console.print("no messages", highlight=False)
 
 
-async def _lag(settings: Settings, groups: list[str]) -> list[kafka_inspect.GroupLag]:
+async def _lag(settings: Settings, groups: list[str]) -> list[topic_inspect.GroupLag]:
     """Each group's lag; of several groups, those that do not exist are left out (an
     error only if none exists)."""
-    async with kafka_inspect.connect(settings) as kafka:
-        found: list[kafka_inspect.GroupLag] = []
-        first_error: kafka_inspect.UnknownGroup | None = None
+    async with topic_inspect.connect(settings) as kafka:
+        found: list[topic_inspect.GroupLag] = []
+        first_error: topic_inspect.UnknownGroup | None = None
         for group in groups:
             try:
-                found.append(await kafka_inspect.group_lag(kafka, group))
-            except kafka_inspect.UnknownGroup as err:
+                found.append(await topic_inspect.group_lag(kafka, group))
+            except topic_inspect.UnknownGroup as err:
                 first_error = first_error or err
         if not found and first_error is not None:
             raise first_error

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from infra.errors import ServiceUnavailable
-from infra.kafka_admin import KAFKA_HINT
+from infra.kafka import KAFKA_HINT
 from infra.settings import Settings
 from schemas.events import ModelPublished, RatingEvent, RetrainRequest
 from schemas.ratings import encode_rating

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from infra import kafka_admin
-from infra.cli.output import settings_of
+from cli.output import settings_of
+from streams import topic_admin
 
 
 def worker(
@@ -27,7 +27,7 @@ def worker(
     from agents.worker import build_worker_app
 
     settings = settings_of(ctx)
-    asyncio.run(kafka_admin.ensure_topics(settings))  # with the configured partitions
+    asyncio.run(topic_admin.ensure_topics(settings))  # with the configured partitions
     app, deps = build_worker_app(settings)
     if settings.worker_metrics_port:
         from prometheus_client import start_http_server

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cli.output import console, settings_of
 from infra import db
-from infra.cli.output import console, settings_of
 
 app = typer.Typer(help="Postgres schema.", no_args_is_help=True)
 

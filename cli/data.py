@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
+from cli.output import console, err_console, print_json, settings_of
+from cli.topics import print_rows
 from infra import importer
-from infra.cli.output import console, err_console, print_json, settings_of
-from infra.cli.topics import print_rows
 from infra.demo_data import DEMO_MOVIES, DEMO_RATINGS, DEMO_SEED, DEMO_USERS, demo_set
-from infra.errors import StreamrecError
 from infra.importer import ImportResult
 from ml.writers import write_dataset
+from schemas.errors import StreamrecError
 
 app = typer.Typer(help="Load movies and ratings: MovieLens files or the built-in demo set.",
                   no_args_is_help=True)

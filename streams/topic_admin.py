@@ -1,21 +1,18 @@
-"""Kafka administration: broker readiness, streamrec's topics and their creation."""
+"""Kafka administration: streamrec's topics and their creation."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from infra.errors import ServiceUnavailable, StreamrecError
+from infra.errors import ServiceUnavailable
+from infra.kafka import KAFKA_HINT
 from infra.settings import Settings
-
-KAFKA_HINT = "start the local stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
+from schemas.errors import StreamrecError
 
 
 @dataclass(frozen=True)
@@ -34,42 +31,6 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("model-events"), 1),
         TopicSpec(settings.topic("prediction-jobs"), settings.prediction_jobs_partitions),
     ]
-
-
-async def broker_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when the broker answers a metadata request within ``timeout_s``."""
-    # A refused connection is the expected answer while polling; aiokafka would log
-    # each one as an error.
-    with quiet_kafka_logs():
-        return await _metadata_answered(bootstrap, timeout_s)
-
-
-@contextlib.contextmanager
-def quiet_kafka_logs() -> Iterator[None]:
-    """aiokafka logs every refused connection as an error; callers report it once."""
-    logger = logging.getLogger("aiokafka")
-    previous = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-async def _metadata_answered(bootstrap: str, timeout_s: float) -> bool:
-    client = AIOKafkaClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=int(timeout_s * 1000),
-        metadata_max_age_ms=60_000,
-    )
-    try:
-        await asyncio.wait_for(client.bootstrap(), timeout_s)
-        return True
-    except (KafkaError, OSError, TimeoutError):
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await client.close()
 
 
 @contextlib.asynccontextmanager
