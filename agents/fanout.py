@@ -9,7 +9,9 @@ from typing import Any
 
 import faust
 
+from agents.decoding import decode
 from agents.deps import WorkerDeps
+from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
 from schemas.events import ModelPublished, PredictionJob
 from streams.retry import with_retry
@@ -29,10 +31,22 @@ def split_jobs(model_version: str, user_ids: list[int], batch_size: int) -> list
 
 
 async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
-    """Send the jobs of an activated model; returns how many."""
+    """Send the jobs of an activated model; returns how many. The database is the
+    truth: an announcement of a version that is not the active one sends nothing."""
     if not published.activated or published.covered:
         return 0
     pool = await deps.pool()
+
+    async def active_version() -> str | None:
+        async with pool.acquire() as conn:
+            active = await models_repo.active(conn)
+        return active.version_name if active else None
+
+    active = await with_retry("reading the active model", active_version)
+    if active != published.version:
+        log.warning("model %s announced as activated, but the active model is %s: no jobs",
+                    published.version[:80], active)
+        return 0
 
     async def users() -> list[int]:
         async with pool.acquire() as conn:
@@ -56,5 +70,7 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
 def register(app: faust.App, deps: WorkerDeps) -> None:
     @app.agent(deps.topics.model_events, name="streamrec.fanout")
     async def fanout_agent(stream: faust.StreamT[Any]) -> None:
-        async for published in stream:
-            await fan_out(deps, published)
+        async for event in stream.events():
+            published = decode(event, ModelPublished, deps.metrics)
+            if published is not None:
+                await fan_out(deps, published)

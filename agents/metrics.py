@@ -28,6 +28,10 @@ class WorkerMetrics:
         self.suggestions_written = Counter(
             "streamrec_worker_suggestions_written", "Suggestion rows written by predictors.",
             registry=r)
+        self.internal_skipped = Counter(
+            "streamrec_worker_internal_messages_skipped",
+            "Unreadable messages on streamrec's internal topics, logged and skipped.",
+            ["topic", "reason"], registry=r)
         self.jobs_dropped = Counter(
             "streamrec_worker_prediction_jobs_dropped",
             "Prediction jobs dropped because their model is no longer active.", registry=r)

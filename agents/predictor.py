@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from agents.decoding import decode
 from agents.deps import WorkerDeps
 from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
@@ -65,7 +66,10 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
 def register(app: faust.App, deps: WorkerDeps) -> None:
     @app.agent(deps.topics.prediction_jobs, name="streamrec.predictor")
     async def predictor_agent(stream: faust.StreamT[Any]) -> None:
-        async for job in stream:
+        async for event in stream.events():
+            job = decode(event, PredictionJob, deps.metrics)
+            if job is None:
+                continue
             try:
                 await predict_job(deps, job)
             except Exception:  # one bad job must not stop the others

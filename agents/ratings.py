@@ -4,6 +4,10 @@ Events arrive in batches (:class:`streams.batch_consumer.BatchConsumer`, everyth
 fetched so far, up to ``BATCH_MAX``) and their offsets are committed only after their
 effect is durable: rows committed in Postgres, bad events delivered to the dead-letter
 topic. A crash before that redelivers the batch, and the ingest is idempotent by event id.
+
+No single event can stop its partition: validation is total, and an event whose handling
+raises anything but an outage (which is waited out) is dead-lettered as
+``internal_error`` with the exception's type.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from schemas.events import RatingEvent
 from schemas.ratings import Invalid, Reason, parse_rating
+from schemas.wire import TimeWindow
 from streams.batch_consumer import BatchConsumer, ratings_group
-from streams.deadletter import RawMessage, dead_letter
+from streams.deadletter import RawMessage, dead_letter, letter_key
 from streams.retry import with_retry
 
 log = logging.getLogger(__name__)
@@ -45,11 +50,22 @@ class BatchOutcome:
     retrain_requested: bool
 
 
-def validate(messages: Sequence[RawMessage]) -> tuple[list[Accepted], list[Rejected]]:
+def internal_error(err: BaseException) -> Invalid:
+    return Invalid(Reason.INTERNAL_ERROR, f"{type(err).__name__}: {err}"[:300])
+
+
+def validate(
+    messages: Sequence[RawMessage], window: TimeWindow
+) -> tuple[list[Accepted], list[Rejected]]:
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
     for message in messages:
-        parsed = parse_rating(message.key, message.value, message.origin)
+        parsed: RatingEvent | Invalid
+        try:
+            parsed = parse_rating(message.key, message.value, message.origin, window)
+        except Exception as err:  # validation is total; this is the last guard
+            log.exception("validating %s failed", message.origin)
+            parsed = internal_error(err)
         if isinstance(parsed, Invalid):
             rejected.append((message, parsed))
         else:
@@ -82,14 +98,16 @@ async def _ingest(deps: WorkerDeps, events: list[RatingEvent]) -> ratings_repo.I
 async def _store(deps: WorkerDeps, accepted: list[Accepted]) -> tuple[int, bool, list[Rejected]]:
     """Ingest the batch: (ratings stored, threshold crossed, rows the database refused).
 
-    A batch Postgres refuses is retried event by event, so one bad row is dead-lettered
-    instead of blocking its partition.
+    A batch that fails for any reason but an outage (outages are retried inside
+    :func:`_ingest` until they pass) is retried event by event, so one bad row is
+    dead-lettered instead of blocking its partition.
     """
     try:
         result = await _ingest(deps, [event for _, event in accepted])
         return result.stored, result.retrain_request_id is not None, []
-    except REFUSED_BY_DATABASE:
-        log.warning("Postgres refused a batch of %d ratings; storing them one by one", len(accepted))
+    except Exception as err:
+        log.warning("storing a batch of %d ratings failed (%s); storing them one by one",
+                    len(accepted), type(err).__name__)
     stored, crossed, refused = 0, False, []
     for message, event in accepted:
         try:
@@ -99,6 +117,10 @@ async def _store(deps: WorkerDeps, accepted: list[Accepted]) -> tuple[int, bool,
                       else Reason.REJECTED_BY_DATABASE)
             refused.append((message, Invalid(reason, str(err)[:300])))
             continue
+        except Exception as err:
+            log.exception("storing the rating at %s failed", message.origin)
+            refused.append((message, internal_error(err)))
+            continue
         stored += result.stored
         crossed = crossed or result.retrain_request_id is not None
     return stored, crossed, refused
@@ -107,7 +129,8 @@ async def _store(deps: WorkerDeps, accepted: list[Accepted]) -> tuple[int, bool,
 async def _send_dead_letters(deps: WorkerDeps, rejected: list[Rejected]) -> None:
     async def send_all() -> None:
         pending = [
-            await deps.topics.dead_letters.send(key=message.key, value=dead_letter(message, invalid))
+            await deps.topics.dead_letters.send(key=letter_key(message.key),
+                                                value=dead_letter(message, invalid))
             for message, invalid in rejected
         ]
         await asyncio.gather(*pending)  # delivered, not just buffered, before the ack
@@ -117,7 +140,7 @@ async def _send_dead_letters(deps: WorkerDeps, rejected: list[Rejected]) -> None
 
 
 async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> BatchOutcome:
-    accepted, rejected = validate(messages)
+    accepted, rejected = validate(messages, deps.settings.rated_at_window)
     if accepted:
         known = await _known_movies(deps, accepted)
         rejected += [(message, Invalid(Reason.UNKNOWN_MOVIE, f"no movie with id {event.movie_id}"))

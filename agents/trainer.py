@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from agents.decoding import decode
 from agents.deps import WorkerDeps
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
@@ -136,8 +137,11 @@ def register(app: faust.App, deps: WorkerDeps) -> None:
     async def trainer_agent(stream: faust.StreamT[Any]) -> None:
         batches = stream.noack_take(100, within=1.0)  # type: ignore[attr-defined]
         async for events in batches:
+            requests = [request for event in events
+                        if (request := decode(event, RetrainRequest, deps.metrics)) is not None]
             try:
-                await train_for(deps, [event.value for event in events])
+                if requests:
+                    await train_for(deps, requests)
             except Exception:  # a bug must not stop retraining for good
                 log.exception("training failed")
             for event in events:

@@ -6,7 +6,6 @@ Ids are positive Postgres integers (1 .. 2**31-1) written as plain decimal digit
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from starlette.requests import Request
 
 from api.errors import ApiError
 from schemas.ratings import MAX_ID, is_valid_rating
+from schemas.wire import Problem, Unreadable, load_json
 
 MAX_BODY_BYTES = 16 * 1024
 RATING_FIELDS = ("user_id", "movie_id", "rating")
@@ -74,11 +74,12 @@ async def read_body(request: Request) -> tuple[dict[str, object], bool]:
     if content_type not in ("", "application/json") and not content_type.endswith("+json"):
         raise ApiError(400, "invalid_body", f"unsupported content type {content_type!r}",
                        hint="send application/json or application/x-www-form-urlencoded")
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON",
-                       hint='send {"user_id": 1, "movie_id": 2, "rating": 4.5}') from err
+    payload = load_json(body, max_bytes=MAX_BODY_BYTES)
+    if isinstance(payload, Unreadable):
+        # Nesting and number length are bounded like the ratings topic's (schemas.wire).
+        code = "invalid_json" if payload.problem is Problem.INVALID_JSON else str(payload.problem)
+        raise ApiError(400, code, f"the body is not JSON streamrec takes: {payload.detail}",
+                       hint='send {"user_id": 1, "movie_id": 2, "rating": 4.5}')
     if not isinstance(payload, dict):
         raise ApiError(422, "invalid_rating", "the body must be a JSON object",
                        fields={"body": f"expected an object, got {type(payload).__name__}"})
@@ -110,7 +111,7 @@ def _rating_field(payload: Mapping[str, object], errors: dict[str, str], form: b
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors["rating"] = f"must be a number, got {_kind(value)}"
-    elif not is_valid_rating(float(value)):
+    elif not is_valid_rating(value):
         errors["rating"] = f"must be 0.5 to 5.0 in steps of 0.5, got {_short(value)}"
     else:
         return float(value)

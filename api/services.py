@@ -33,7 +33,7 @@ class Services:
         self.settings = settings
         self.metrics = metrics
         self._pool: asyncpg.Pool | None = None
-        self._publisher = EventPublisher(settings)
+        self._publisher = EventPublisher(settings, timeout_s=settings.api_publish_timeout_s)
         self._pool_lock = asyncio.Lock()
         self._kafka_lock = asyncio.Lock()
         self._pool_error: tuple[float, ServiceUnavailable] | None = None
@@ -61,7 +61,9 @@ class Services:
             if self._pool is None:
                 self._raise_if_recent(self._pool_error)
                 try:
-                    self._pool = await db.create_pool(self.settings, reset_sessions=False)
+                    self._pool = await db.create_pool(self.settings, reset_sessions=False,
+                                                      command_timeout_s=self.settings.api_db_timeout_s,
+                                                      connect_timeout_s=self.settings.api_db_timeout_s)
                 except ServiceUnavailable as err:
                     self._pool_error = (time.monotonic(), err)
                     raise

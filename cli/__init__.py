@@ -10,9 +10,10 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from rich.text import Text
 
 from cli import api, data, db, demo, dlq, evaluate, models, produce, stack, suggest, topics, worker
-from cli.output import err_console
+from cli.output import err_console, printable
 from infra.settings import Settings
 from schemas.errors import StreamrecError
 
@@ -56,9 +57,9 @@ def main() -> None:
     except StreamrecError as err:
         if _debug:
             raise
-        err_console.print(f"[bold red]error:[/] {err.message}", highlight=False)
+        err_console.print("[bold red]error:[/]", Text(printable(err.message)), highlight=False)
         if err.hint:
-            err_console.print(f"  → {err.hint}", highlight=False)
+            err_console.print(Text(f"  → {printable(err.hint)}"), highlight=False)
         sys.exit(1)
     except ValidationError as err:
         if _debug:

@@ -18,6 +18,7 @@ def api(
     import uvicorn
 
     settings = settings_of(ctx)
+    _raise_open_files_limit(settings.api_max_concurrency)
     # The factory reads the same STREAMREC_* environment in every worker process.
     uvicorn.run(
         "api.app:app_from_env",
@@ -28,4 +29,18 @@ def api(
         log_level=loglevel.lower(),
         ws="none",
         lifespan="on",
+        http="api.server:BoundedHttpTools",  # header timeout and connection cap
+        timeout_keep_alive=settings.api_keep_alive_s,
+        limit_concurrency=settings.api_max_concurrency + 1,  # +1: the request's own connection
     )
+
+
+def _raise_open_files_limit(connections: int) -> None:
+    """Room for ``connections`` sockets plus the pool's and the log's descriptors."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY
+                                                    else min(wanted, hard), hard))

@@ -78,7 +78,7 @@ def import_(
     timestamp, so a second import changes nothing. A malformed file is reported with its
     line and nothing is imported. Popularity is computed from the ratings.
     """
-    dataset = importer.read_dataset(path, format)
+    dataset = importer.read_dataset(path, format, settings_of(ctx).rated_at_window)
     _report(_run(ctx, dataset), f"imported {path}", as_json)
 
 

@@ -10,6 +10,7 @@ from cli.output import console, print_json, settings_of
 from cli.topics import print_rows
 from infra.settings import Settings
 from streams import dlq_replay, topic_inspect
+from streams import skip as skip_message
 from streams.deadletter import original_bytes
 from streams.topic_tail import preview
 
@@ -102,6 +103,11 @@ def replay(
     verb = "would replay" if dry_run else "replayed"
     summary = f"{verb} {len(outcome.replayed)} letter(s)"
     extras = [f"{outcome.already_replayed} replayed before", f"{outcome.skipped} of other reasons kept"]
+    if outcome.still_failing:
+        print_rows("left in place: these would fail again for the same reason",
+                   ["offset", "reason", "detail", "source", "failed at", "original", "status"],
+                   _rows(outcome.still_failing))
+        extras.append(f"{len(outcome.still_failing)} that would fail again left")
     if outcome.unreadable:
         extras.append(f"{outcome.unreadable} unreadable skipped")
     console.print(f"{summary} ({', '.join(extras)}); group {outcome.group}"
@@ -111,3 +117,32 @@ def replay(
         console.print(f"stopped at DLQ offset {outcome.stopped_early_at}: too many letters of other "
                       "reasons in between; run again without --reason or for those reasons",
                       highlight=False, markup=False)
+
+
+@app.command()
+def skip(
+    ctx: typer.Context,
+    partition: int = typer.Option(..., "--partition", min=0, help="The ratings partition that is stuck."),
+    offset: int = typer.Option(..., "--offset", min=0, help="The offset of the message to skip "
+                               "(the group's committed offset, as `streamrec topics lag` shows)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Move the ratings consumer past one message that stops its partition.
+
+    The message is dead-lettered first (reason skipped_by_operator), then the group
+    <STREAMREC_APP_ID>-ratings is committed past it. Stop every worker first: Kafka moves
+    a group's offsets only while it has no members.
+    """
+    settings = settings_of(ctx)
+
+    async def run() -> skip_message.Skipped:
+        async with topic_inspect.connect(settings) as kafka:
+            return await skip_message.skip(kafka, partition=partition, offset=offset)
+
+    skipped = asyncio.run(run())
+    if as_json:
+        print_json(skipped.as_json())
+        return
+    console.print(f"skipped {skipped.topic} partition {skipped.partition} offset {skipped.offset} "
+                  f"({skipped.size} bytes): dead-lettered at DLQ offset {skipped.letter_offset}; "
+                  f"{skipped.group} resumes at offset {skipped.offset + 1}", highlight=False, markup=False)

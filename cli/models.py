@@ -59,27 +59,34 @@ def _store(settings: Settings) -> ModelStore:
     return ModelStore(settings.model_dir, keep=settings.models_to_keep)
 
 
-def _rows(versions: list[ModelVersion]) -> list[tuple[object, ...]]:
+def _rows(versions: list[ModelVersion], artifacts: list[str | None]) -> list[tuple[object, ...]]:
     return [(v.version_name, f"{v.rmse:.4f}", f"{v.mae:.4f}", v.n_ratings,
-             v.created_at.strftime("%Y-%m-%d %H:%M:%S"), "yes" if v.is_active else "", v.decision)
-            for v in versions]
+             v.created_at.strftime("%Y-%m-%d %H:%M:%S"), "yes" if v.is_active else "",
+             "ok" if problem is None else problem, v.decision)
+            for v, problem in zip(versions, artifacts, strict=True)]
 
 
 @app.command("list")
 def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Versions with their held-out RMSE and MAE, newest first."""
+    """Versions with their held-out RMSE and MAE, newest first, and whether each one's
+    artifact is in the store and matches its recorded sha256."""
+    settings = settings_of(ctx)
+
     async def work(pool: asyncpg.Pool, _: EventPublisher) -> list[ModelVersion]:
         async with pool.acquire() as conn:
             return await models_repo.list_versions(conn)
 
-    versions = _run(settings_of(ctx), work, kafka=False)
+    versions = _run(settings, work, kafka=False)
+    store = _store(settings)
+    artifacts = [store.check(v.version_name, v.sha256) for v in versions]
     if as_json:
-        print_json([v.as_json() for v in versions])
+        print_json([{**v.as_json(), "artifact_ok": problem is None, "artifact_problem": problem}
+                    for v, problem in zip(versions, artifacts, strict=True)])
     elif not versions:
         console.print("no model yet: train one with `streamrec models train --wait`")
     else:
         print_table("model versions", ["version", "rmse", "mae", "ratings", "created (UTC)", "active",
-                                       "decision"], _rows(versions))
+                                       "artifact", "decision"], _rows(versions, artifacts))
 
 
 @app.command()

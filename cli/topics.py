@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import typer
 from rich.console import Console
@@ -11,7 +10,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from cli.output import console, err_console, print_json, settings_of
+from cli.output import console, err_console, json_line, print_json, printable, settings_of
 from infra.settings import Settings
 from streams import topic_admin, topic_inspect, topic_tail
 from streams.batch_consumer import ratings_group
@@ -38,7 +37,7 @@ def print_rows(title: str, columns: list[str], rows: list[list[object]], right: 
     for i, column in enumerate(columns):
         table.add_column(column, overflow="fold", justify="right" if i >= len(columns) - right else "left")
     for row in rows:
-        table.add_row(*(Text("-" if cell is None else str(cell)) for cell in row))
+        table.add_row(*(Text("-" if cell is None else printable(str(cell))) for cell in row))
     if console.is_terminal:
         console.print(table)
     else:  # piped: the natural width, so scripts and logs see whole names
@@ -109,7 +108,7 @@ def describe(
 
 def _print_record(shown: ShownRecord, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(shown.data, default=str, ensure_ascii=False))
+        typer.echo(json_line(shown.data))
     else:
         console.print(Text.assemble((shown.meta, "dim"), " ", shown.body), soft_wrap=True, highlight=False)
 

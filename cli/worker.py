@@ -9,12 +9,15 @@ from pathlib import Path
 import typer
 
 from cli.output import settings_of
-from streams import topic_admin
 
 
 def worker(
     ctx: typer.Context,
     loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning or error."),
+    wait: bool | None = typer.Option(
+        None, "--wait/--no-wait",
+        help="Wait for Kafka and Postgres at start, or exit at once [default: "
+        "STREAMREC_WORKER_WAIT_FOR_SERVICES, true]."),
 ) -> None:
     """Consume ratings, retrain, fan out and predict: all agents in one Faust worker."""
     import faust
@@ -24,10 +27,11 @@ def worker(
     # event-loop scheduling, which uvloop does in C.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
+    from agents.startup import wait_for_services
     from agents.worker import build_worker_app
 
     settings = settings_of(ctx)
-    asyncio.run(topic_admin.ensure_topics(settings))  # with the configured partitions
+    asyncio.run(wait_for_services(settings, wait=settings.worker_wait_for_services if wait is None else wait))
     app, deps = build_worker_app(settings)
     if settings.worker_metrics_port:
         from prometheus_client import start_http_server

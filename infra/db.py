@@ -50,19 +50,21 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    settings: Settings, *, database_url: str | None = None, reset_sessions: bool = True
+    settings: Settings, *, database_url: str | None = None, reset_sessions: bool = True,
+    command_timeout_s: float | None = None, connect_timeout_s: float = 10.0,
 ) -> asyncpg.Pool:
     """The process's pool; :class:`ServiceUnavailable` when Postgres cannot be reached.
 
     ``reset_sessions=False`` skips asyncpg's reset query when a connection goes back to
     the pool: one round trip less per request, for callers that never change session
-    state (the API's read path).
+    state (the API's read path). ``command_timeout_s`` bounds every query, so a
+    connection to a frozen server fails (``TimeoutError``) instead of hanging.
     """
     url = database_url or settings.database_url
     try:
         pool = await asyncpg.create_pool(
-            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, timeout=10,
-            reset=None if reset_sessions else _keep_session,
+            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, timeout=connect_timeout_s,
+            reset=None if reset_sessions else _keep_session, command_timeout=command_timeout_s,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as err:
         raise ServiceUnavailable(
@@ -70,6 +72,20 @@ async def create_pool(
         ) from err
     assert pool is not None
     return pool
+
+
+async def ping(settings: Settings, timeout_s: float = 5.0) -> None:
+    """Postgres takes a connection and answers a query; else :class:`ServiceUnavailable`."""
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=timeout_s)
+        try:
+            await conn.fetchval("SELECT 1", timeout=timeout_s)
+        finally:
+            await conn.close(timeout=timeout_s)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
+        raise ServiceUnavailable(
+            f"cannot reach Postgres at {redact(settings.database_url)}: {err}", hint=UNREACHABLE_HINT
+        ) from err
 
 
 def redact(url: str) -> str:

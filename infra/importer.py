@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from ml.data import Loaded, load_movies, load_ratings
 from ml.errors import DataFormatError, UnknownFormat
 from schemas.errors import StreamrecError
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
+from schemas.wire import DEFAULT_WINDOW, TimeWindow
 
 IMPORT_FORMATS = ("auto", "ml-100k", "ml-1m", "ml-latest", "tmdb", "csv")
 # Namespace of the event ids of imported ratings.
@@ -110,8 +112,9 @@ def _with_hint(err: DataFormatError) -> DataFormatError:
     return err
 
 
-def read_dataset(path: Path, format: str = "auto") -> Dataset:
-    """Movies and/or ratings from a data set directory or one file, validated."""
+def read_dataset(path: Path, format: str = "auto", window: TimeWindow = DEFAULT_WINDOW) -> Dataset:
+    """Movies and/or ratings from a data set directory or one file, validated (rating
+    times in ``window``, as on the ratings topic)."""
     if format not in IMPORT_FORMATS:
         raise UnknownFormat(f"unknown format {format!r}", hint=f"use one of {', '.join(IMPORT_FORMATS)}")
     if not path.exists():
@@ -144,7 +147,7 @@ def read_dataset(path: Path, format: str = "auto") -> Dataset:
         movies_format=movies.format if movies is not None else "",
         ratings_format=ratings.format if ratings is not None else "",
     )
-    check(dataset)
+    check(dataset, window)
     return dataset
 
 
@@ -172,8 +175,9 @@ def _bad(dataset: Dataset, kind: str, row: int, message: str) -> DataFormatError
                            hint=NOTHING_IMPORTED)
 
 
-def check(dataset: Dataset) -> None:
-    """Ids that fit Postgres and ratings on the 0.5..5.0 scale, or the first bad line."""
+def check(dataset: Dataset, window: TimeWindow = DEFAULT_WINDOW) -> None:
+    """Ids that fit Postgres, ratings on the 0.5..5.0 scale and rating times in
+    ``window`` (a rating without a time is allowed), or the first bad line."""
     if dataset.movies is not None:
         ids = dataset.movies["id"].to_numpy(np.int64)
         bad = np.flatnonzero((ids < 1) | (ids > MAX_ID))
@@ -193,6 +197,14 @@ def check(dataset: Dataset) -> None:
         if len(bad):
             raise _bad(dataset, "ratings", int(bad[0]),
                        f"rating {values[bad[0]]:g} is not 0.5..5.0 in steps of 0.5")
+        rated_at = frame["rated_at"]
+        latest = pd.Timestamp(datetime.now(UTC) + window.ahead)
+        outside = rated_at.notna() & ((rated_at < pd.Timestamp(window.earliest)) | (rated_at > latest))
+        bad = np.flatnonzero(outside.to_numpy())
+        if len(bad):
+            raise _bad(dataset, "ratings", int(bad[0]),
+                       window.refuses(rated_at.iloc[bad[0]].to_pydatetime(), datetime.now(UTC))
+                       or "rated_at is out of range")
 
 
 def movie_rows(frame: pd.DataFrame) -> list[MovieRow]:

@@ -7,11 +7,14 @@ machine: the local stack started by ``streamrec stack up`` listens on the ports 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.wire import TimeWindow
 
 
 class Settings(BaseSettings):
@@ -101,6 +104,26 @@ class Settings(BaseSettings):
     stack_timeout_s: float = Field(
         90.0, gt=0, description="Seconds a service may take to become ready."
     )
+    api_publish_timeout_s: float = Field(
+        3.0, gt=0, description="How long POST /api/ratings waits for Kafka before answering 503.")
+    api_db_timeout_s: float = Field(
+        5.0, gt=0, description="How long an API query may take (a frozen Postgres gives 503 then).")
+    api_header_timeout_s: float = Field(
+        10.0, gt=0, description="How long a client may take to send a request's headers.")
+    api_keep_alive_s: int = Field(5, ge=1, description="Idle seconds before a kept-alive connection closes.")
+    api_max_concurrency: int = Field(
+        2000, ge=1, description="Connections and requests one API process serves at once; beyond, 503.")
+    worker_wait_for_services: bool = Field(
+        True, description="A worker started while Kafka or Postgres is away waits for them "
+        "(false: it exits at once).")
+    rated_at_earliest: datetime = Field(
+        datetime(1995, 1, 1, tzinfo=UTC),
+        description="Earliest rated_at the ratings topic accepts (older ones are dead-lettered).",
+    )
+    rated_at_max_ahead_s: float = Field(
+        86_400.0, ge=0, description="How far past now a rated_at may lie (later ones are "
+        "dead-lettered: the latest rated_at wins, so one far-future date would hide real ratings).",
+    )
 
     @field_validator("topic_prefix")
     @classmethod
@@ -109,6 +132,15 @@ class Settings(BaseSettings):
         if not set(value) <= allowed:
             raise ValueError("may contain only letters, digits, '.', '_' and '-'")
         return value
+
+    @field_validator("rated_at_earliest")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @property
+    def rated_at_window(self) -> TimeWindow:
+        return TimeWindow(self.rated_at_earliest, timedelta(seconds=self.rated_at_max_ahead_s))
 
     def topic(self, name: str) -> str:
         """Full name of one of streamrec's topics (``ratings`` → ``<prefix>ratings``)."""

@@ -196,7 +196,8 @@ def _ratings_fast(file: Path, spec: _Spec) -> pd.DataFrame | None:
     users = raw["user_id"].to_numpy()
     movies = raw["movie_id"].to_numpy()
     values = raw["rating"].to_numpy()
-    if not all(np.issubdtype(a.dtype, np.integer) for a in (users, movies)):
+    # uint64 holds ids past int64 that the cast below would wrap: the line pass names them.
+    if not all(np.issubdtype(a.dtype, np.signedinteger) for a in (users, movies)):
         return None
     if not (np.issubdtype(values.dtype, np.number) and np.isfinite(values).all()):
         return None
@@ -287,8 +288,8 @@ def _ratings_by_line(
         try:
             if len(fields) != len(names):
                 raise ValueError(f"expected {len(names)} fields, found {len(fields)}")
-            user = int(fields[pos["user_id"]])
-            movie = int(fields[pos["movie_id"]])
+            user = _int64(fields[pos["user_id"]], "user_id")
+            movie = _int64(fields[pos["movie_id"]], "movie_id")
             value = float(fields[pos["rating"]])
             if not math.isfinite(value):
                 raise ValueError(f"rating {fields[pos['rating']]!r} is not a number")
@@ -313,13 +314,28 @@ def _ratings_by_line(
     return frame, tuple(skipped)
 
 
+_INT64 = np.iinfo(np.int64)
+
+
+def _int64(text: str, column: str) -> int:
+    value = int(text)
+    if not _INT64.min <= value <= _INT64.max:
+        raise ValueError(f"{column} {text[:32]} is out of range")
+    return value
+
+
 def _line_time(text: str, column: str) -> pd.Timestamp:
-    if column == "timestamp":
-        return pd.Timestamp(int(text), unit="s", tz="UTC")
-    when = pd.Timestamp(text)
-    if pd.isna(when):
-        raise ValueError(f"rated_at {text!r} is not a time")
-    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    try:
+        if column == "timestamp":
+            when = pd.Timestamp(_int64(text, column), unit="s", tz="UTC")
+        else:
+            when = pd.Timestamp(text)
+        if pd.isna(when):
+            raise ValueError(f"rated_at {text!r} is not a time")
+        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+        return when.as_unit("ns")  # the frame's unit: years 1677 .. 2262
+    except (pd.errors.OutOfBoundsDatetime, OverflowError) as err:
+        raise ValueError(f"{column} {text[:32]!r} is out of range") from err
 
 
 # --- movies --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import pickle
 import re
@@ -45,6 +46,7 @@ from ml.train import TrainResult
 VERSION_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
 LATEST = "latest"
 FORMAT = "streamrec-svd-npz/1"
+log = logging.getLogger(__name__)
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -148,7 +150,11 @@ class ModelStore:
         body = json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n"
         _atomic_write(self.metadata_path(version), body)  # last: the version now exists
         if point_latest:
-            self.set_latest(version)
+            try:
+                self.set_latest(version)
+            except OSError as err:  # e.g. `latest` replaced by a directory
+                # The database's active version is the truth; the pointer is a courtesy.
+                log.warning("could not point %s at %s: %s", self.dir / LATEST, version, err)
         self.prune(protect=[version, *protect])
         return StoredModel(
             version=version,
@@ -211,12 +217,17 @@ class ModelStore:
         return sorted(n for n in names if VERSION_PATTERN.fullmatch(n))
 
     def latest(self) -> str | None:
-        """The version ``latest`` points at, or None when there is no pointer yet."""
+        """The version ``latest`` points at, or None when there is no readable pointer
+        (none yet, or one that is unreadable or names no version: the database's active
+        version is the truth, so a bad pointer is logged, never fatal)."""
+        path = self.dir / LATEST
         try:
-            text = (self.dir / LATEST).read_text().strip()
+            return check_version(path.read_text().strip())
         except FileNotFoundError:
             return None
-        return check_version(text)
+        except (OSError, UnicodeDecodeError, InvalidModelVersion) as err:
+            log.warning("ignoring the unreadable pointer %s: %s", path, err)
+            return None
 
     def metadata(self, version: str) -> dict[str, Any]:
         path = self.metadata_path(version)
@@ -224,6 +235,8 @@ class ModelStore:
             data = json.loads(path.read_bytes())
         except FileNotFoundError as err:
             raise ModelIntegrityError("metadata file is missing", path=path) from err
+        except OSError as err:
+            raise ModelIntegrityError(f"metadata file cannot be read ({err.strerror})", path=path) from err
         except (ValueError, UnicodeDecodeError) as err:
             raise ModelIntegrityError(f"metadata is not valid JSON ({err})", path=path) from err
         if not isinstance(data, dict) or data.get("version") != version:
@@ -245,6 +258,15 @@ class ModelStore:
                 return SVDFactors.from_arrays({name: npz[name] for name in npz.files})
         except (ValueError, KeyError, OSError, zipfile.BadZipFile) as err:
             raise ModelIntegrityError(f"not a valid model file ({err})", path=path) from err
+
+    def check(self, version: str, expected_sha256: str) -> str | None:
+        """None when ``version``'s artifact is present and matches ``expected_sha256``,
+        else what is wrong with it (for ``models list``)."""
+        try:
+            _verified_bytes(self.npz_path(version), expected_sha256)
+        except (ModelIntegrityError, InvalidModelVersion) as err:
+            return err.message.removeprefix(f"{self.npz_path(version)}: ")
+        return None
 
     def load_surprise(self, version: str, expected_sha256: str | None = None) -> SVD:
         """Surprise's own SVD of ``version`` (saved with ``include_pickle=True``),
@@ -268,6 +290,8 @@ def _verified_bytes(path: Path, expected_sha256: str) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError as err:
         raise ModelIntegrityError("model file is missing", path=path) from err
+    except OSError as err:  # a directory in its place, no permission, an I/O error
+        raise ModelIntegrityError(f"model file cannot be read ({err.strerror})", path=path) from err
     actual = sha256_hex(data)
     if actual != expected_sha256.lower():
         raise ModelIntegrityError(

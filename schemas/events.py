@@ -68,3 +68,9 @@ class DeadLetter(faust.Record, serializer="json", include_metadata=False, isodat
     value_b64: str
     failed_at: datetime
     source_timestamp_ms: int | None = None
+    # A letter must fit the dead-letter topic whatever came in: of a key or value too
+    # large to keep, only a prefix travels, with the original's size and sha256.
+    truncated: bool = False
+    key_size: int | None = None
+    value_size: int | None = None
+    value_sha256: str | None = None

@@ -8,7 +8,7 @@ from typing import Any
 import faust
 
 from infra.settings import Settings
-from schemas.events import DeadLetter, ModelPublished, PredictionJob, RetrainRequest
+from schemas.events import DeadLetter
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,21 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    """streamrec's topics. ``ratings`` is read as raw bytes: producers in any language
-    write plain JSON, which streams' own validation parses (schemas.ratings)."""
+    """streamrec's topics. Every topic an agent reads is read as raw bytes: producers
+    in any language write plain JSON to ``ratings``, which streams' own validation
+    parses (schemas.ratings), and the internal topics are decoded by
+    :func:`schemas.internal.parse_internal`, so no message can stall Faust's decoder.
+    Records sent to them are serialised as JSON by the records themselves."""
     raw: dict[str, Any] = {
         "key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"
     }
     return Topics(
         ratings=app.topic(settings.topic("ratings"), partitions=settings.ratings_partitions, **raw),
         dead_letters=app.topic(settings.topic("ratings-dlq"), value_type=DeadLetter, partitions=1),
-        retrain_requests=app.topic(
-            settings.topic("retrain-requests"), value_type=RetrainRequest, partitions=1
-        ),
-        model_events=app.topic(settings.topic("model-events"), value_type=ModelPublished, partitions=1),
+        retrain_requests=app.topic(settings.topic("retrain-requests"), partitions=1, **raw),
+        model_events=app.topic(settings.topic("model-events"), partitions=1, **raw),
         prediction_jobs=app.topic(
-            settings.topic("prediction-jobs"),
-            key_type=str,
-            value_type=PredictionJob,
-            partitions=settings.prediction_jobs_partitions,
+            settings.topic("prediction-jobs"), partitions=settings.prediction_jobs_partitions,
+            key_type=str, key_serializer="raw", value_type=bytes, value_serializer="raw",
         ),
     )

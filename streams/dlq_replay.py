@@ -6,6 +6,9 @@ metadata lists the letters skipped above it (``--reason`` replays only some), so
 letter is republished at most once across runs and a skipped one stays replayable.
 Offsets are committed only after the broker has acknowledged every republished event.
 A replayed event that fails again is dead-lettered again by the worker: never lost.
+A letter that would fail again for its own reason (validation says so, or only a prefix
+of an oversized event was kept) is not republished: it is reported and left pending, so
+repeated replays converge instead of dead-lettering it anew each time.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from infra.kafka import KAFKA_HINT
 from infra.settings import Settings
 from schemas.errors import StreamrecError
 from schemas.events import DeadLetter
+from schemas.ratings import Invalid, Origin, parse_rating
 from streams import topic_inspect
 from streams.deadletter import original_bytes
 from streams.topic_inspect import Kafka
@@ -203,6 +207,7 @@ class ReplayOutcome:
     dry_run: bool
     replayed: list[Letter] = field(default_factory=list)
     skipped: int = 0  # other reasons: still replayable later
+    still_failing: list[Letter] = field(default_factory=list)  # left pending, not republished
     already_replayed: int = 0
     unreadable: int = 0
     stopped_early_at: int | None = None
@@ -213,6 +218,7 @@ class ReplayOutcome:
             "dry_run": self.dry_run,
             "replayed": len(self.replayed),
             "skipped_other_reasons": self.skipped,
+            "still_failing": len(self.still_failing),
             "already_replayed": self.already_replayed,
             "unreadable": self.unreadable,
             "stopped_early_at": self.stopped_early_at,
@@ -320,13 +326,19 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
                 if letter is None:
                     outcome.unreadable += 1  # never replayable: counts as handled
                     continue
-                if reason is not None and letter.reason != reason:
+                other_reason = reason is not None and letter.reason != reason
+                fails_again = not other_reason and would_fail_again(letter, settings)
+                if other_reason or fails_again:
                     if pending.would_grow(record.offset) and len(pending.ranges) >= MAX_PENDING_RANGES:
                         stop_at = record.offset
                         outcome.stopped_early_at = record.offset
                         break
                     pending.add(record.offset)
-                    outcome.skipped += 1
+                    if fails_again:
+                        outcome.still_failing.append(Letter(tp.partition, record.offset, letter,
+                                                            "fails again: left"))
+                    else:
+                        outcome.skipped += 1
                     continue
                 outcome.replayed.append(Letter(tp.partition, record.offset, letter, "replayed"))
             commits[tp] = next_progress(stop_at, pending.ranges, done)
@@ -335,6 +347,17 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
         await _republish(settings, ratings, topic, outcome.replayed)
         await consumer.commit({tp: OffsetAndMetadata(p.committed, p.metadata()) for tp, p in commits.items()})
     return outcome
+
+
+def would_fail_again(letter: DeadLetter, settings: Settings) -> bool:
+    """True when republishing ``letter`` would only dead-letter it again for its reason."""
+    if letter.truncated:
+        return True  # only a prefix was kept: the event cannot be rebuilt
+    key, value = original_bytes(letter)
+    origin = Origin(letter.source_topic, letter.source_partition, letter.source_offset,
+                    letter.source_timestamp_ms)
+    parsed = parse_rating(key, value, origin, settings.rated_at_window)
+    return isinstance(parsed, Invalid) and str(parsed.reason) == letter.reason
 
 
 async def _republish(settings: Settings, ratings: str, dlq: str, letters: list[Letter]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -9,18 +11,28 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from infra.errors import ServiceUnavailable
-from infra.kafka import KAFKA_HINT
+from infra.kafka import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
 from schemas.events import ModelPublished, RatingEvent, RetrainRequest
 from schemas.ratings import encode_rating
 
+log = logging.getLogger(__name__)
+STOP_MARGIN_S = 5.0
+
 
 class EventPublisher:
-    """One producer per process; ``start``/``stop`` belong in a lifespan."""
+    """One producer per process; ``start``/``stop`` belong in a lifespan.
 
-    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+    ``timeout_s`` bounds starting and each send: past it the caller gets
+    :class:`ServiceUnavailable` (the API answers 503 instead of hanging while Kafka is
+    away). An event whose send timed out may still arrive later; its id is its own, so
+    a retry by the client is a second, equal rating, and the latest one wins.
+    """
+
+    def __init__(self, settings: Settings, *, linger_ms: int = 5, timeout_s: float | None = None) -> None:
         self._settings = settings
         self._linger_ms = linger_ms
+        self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None  # made in start(), on the running loop
 
     @property
@@ -33,11 +45,12 @@ class EventPublisher:
             acks="all",
             enable_idempotence=True,
             linger_ms=self._linger_ms,
-            request_timeout_ms=10_000,
+            # Unsent events expire after this: with a bound, the same bound.
+            request_timeout_ms=10_000 if self._timeout_s is None else max(1000, int(self._timeout_s * 1000)),
         )
         try:
-            await producer.start()
-        except (KafkaError, OSError) as err:
+            await asyncio.wait_for(producer.start(), self._timeout_s)
+        except (KafkaError, OSError, TimeoutError) as err:
             await producer.stop()
             raise ServiceUnavailable(
                 f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {err}", hint=KAFKA_HINT
@@ -45,16 +58,42 @@ class EventPublisher:
         self._producer = producer
 
     async def stop(self) -> None:
+        """Flush and close. aiokafka's stop waits for unsent events until they expire
+        (the request timeout, so ``timeout_s`` when set); past that and a margin it is
+        given up on, so a shutdown with Kafka away cannot hang."""
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            bound = None if self._timeout_s is None else self._timeout_s + STOP_MARGIN_S
+            try:
+                await asyncio.wait_for(producer.stop(), bound)
+            except TimeoutError:
+                log.warning("the Kafka producer did not flush within %s s; events it held "
+                            "were not acknowledged (their requests were answered 503)", self._timeout_s)
+
+    async def check(self) -> None:
+        """A metadata request over the producer's existing connections (no new socket);
+        :class:`ServiceUnavailable` when Kafka does not answer within ``timeout_s``."""
+        if self._producer is None:
+            raise ServiceUnavailable("the Kafka producer is not started", hint=KAFKA_HINT)
+        try:
+            with quiet_kafka_logs():
+                await asyncio.wait_for(self._producer.client.fetch_all_metadata(), self._timeout_s)
+        except (KafkaError, OSError, TimeoutError) as err:
+            raise ServiceUnavailable(
+                f"Kafka at {self._settings.kafka_bootstrap} did not answer a metadata request",
+                hint=KAFKA_HINT) from err
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Send and wait for the broker's acknowledgement."""
         if self._producer is None:
             raise ServiceUnavailable("the Kafka producer is not started", hint=KAFKA_HINT)
         try:
-            await self._producer.send_and_wait(topic, value, key=key)
+            await asyncio.wait_for(self._producer.send_and_wait(topic, value, key=key), self._timeout_s)
+        except TimeoutError as err:
+            raise ServiceUnavailable(
+                f"Kafka at {self._settings.kafka_bootstrap} did not acknowledge the event within "
+                f"{self._timeout_s:g} s", hint=KAFKA_HINT,
+            ) from err
         except KafkaError as err:
             raise ServiceUnavailable(
                 f"Kafka at {self._settings.kafka_bootstrap} did not accept the event: {err}",

@@ -1,8 +1,14 @@
-"""``/healthz`` (the process answers), ``/readyz`` (Postgres and Kafka answer), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (Postgres and Kafka answer), ``/metrics``.
+
+``/readyz`` answers within its check timeout whatever the services do, and reuses the
+app's connections: Postgres through the pool, Kafka by a metadata request over the
+publisher's own connections, so a probe hammering it opens no socket per request.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,9 +17,15 @@ from starlette.routing import Route
 from api.errors import DATABASE_DOWN, error_body
 from api.services import Services, services_of
 from infra.errors import ServiceUnavailable
-from infra.kafka import broker_answers
 
 CHECK_TIMEOUT_S = 2.0
+
+
+async def _within_timeout(check: Awaitable[str | None], service: str) -> str | None:
+    try:
+        return await asyncio.wait_for(check, CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return f"{service} did not answer within {CHECK_TIMEOUT_S:g} s"
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -33,15 +45,18 @@ async def _postgres(services: Services) -> str | None:
 
 
 async def _kafka(services: Services) -> str | None:
-    bootstrap = services.settings.kafka_bootstrap
-    if await broker_answers(bootstrap, timeout_s=CHECK_TIMEOUT_S):
-        return None
-    return f"Kafka at {bootstrap} did not answer a metadata request"
+    """None when Kafka answers a metadata request on the publisher's connections."""
+    try:
+        await (await services.publisher()).check()
+    except ServiceUnavailable as err:
+        return err.message
+    return None
 
 
 async def readyz(request: Request) -> JSONResponse:
     services = services_of(request)
-    postgres, kafka = await asyncio.gather(_postgres(services), _kafka(services))
+    postgres, kafka = await asyncio.gather(_within_timeout(_postgres(services), "Postgres"),
+                                           _within_timeout(_kafka(services), "Kafka"))
     problems = {name: why for name, why in (("postgres", postgres), ("kafka", kafka)) if why}
     checks = {name: "down" if name in problems else "up" for name in ("postgres", "kafka")}
     if not problems:

@@ -31,3 +31,24 @@ async def test_hostile_user_id_and_limit_get_400(
             assert response.status_code == 400, (params, response.text[:200])
             assert set(response.json()["error"]) >= {"code", "message"}
     assert await pool.fetchval("SELECT count(*) FROM pg_tables WHERE tablename = 'ratings'") == 1
+
+
+UNTAKEABLE = [
+    b"[" * 5000,
+    b'{"a":' * 1500,
+    b'{"user_id": 1, "movie_id": 1, "rating": 1' + b"0" * 400 + b"}",
+    b'{"user_id": 1, "movie_id": 1, "rating": 1e400}',
+    b'{"user_id": 1' + b"0" * 40 + b', "movie_id": 1, "rating": 4}',
+    b'{"user_id": 1, "movie_id": 1, "rating": 4, "x": ' + b"[" * 30 + b"]" * 30 + b"}",
+]
+
+
+@pytest.mark.parametrize("body", UNTAKEABLE, ids=[f"body{i}" for i in range(len(UNTAKEABLE))])
+async def test_bodies_the_parser_should_not_take_get_a_4xx(
+    settings: Settings, database_url: str, body: bytes
+) -> None:
+    async with serve(settings.model_copy(update={"database_url": database_url})) as client:
+        response = await client.post("/api/ratings", content=body,
+                                     headers={"content-type": "application/json"})
+    assert response.status_code in (400, 413, 422), response.text[:200]
+    assert set(response.json()["error"]) >= {"code", "message"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ml.model_store import ModelStore
 from ml.train import SVDParams, train_model
 from schemas.events import PredictionJob
 from tests.harness import STREAMREC, Pipeline, rating_messages
+from tests.integration.api.support import ADMIN_TOKEN, serve
 from tests.integration.api.support import closed_port as free_port
 
 
@@ -58,19 +60,37 @@ async def test_corrupt_artifacts_are_refused_and_the_previous_model_keeps_servin
     candidate = await _record_unactivated_model(pipeline, store)
     artifact = store.npz_path(candidate)
     intact = artifact.read_bytes()
+    def into_a_directory() -> None:
+        artifact.unlink()
+        artifact.mkdir()
+
     faults = {
-        "truncated": lambda: artifact.write_bytes(intact[: len(intact) // 2]),
-        "altered": lambda: artifact.write_bytes(intact[:-1] + bytes([intact[-1] ^ 0xFF])),
-        "missing": artifact.unlink,
+        "truncated": (lambda: artifact.write_bytes(intact[: len(intact) // 2]), "sha256 mismatch"),
+        "altered": (lambda: artifact.write_bytes(intact[:-1] + bytes([intact[-1] ^ 0xFF])),
+                    "sha256 mismatch"),
+        "missing": (artifact.unlink, "missing"),
+        "a directory": (into_a_directory, "cannot be read"),
     }
-    for fault, damage in faults.items():
+    for fault, (damage, said) in faults.items():
         damage()
         refused = _cli(pipeline, "models", "activate", candidate)
         assert refused.returncode == 1, fault
         assert str(artifact) in refused.stderr, fault
-        assert ("missing" if fault == "missing" else "sha256 mismatch") in refused.stderr, fault
+        assert said in refused.stderr, fault
         assert "Traceback" not in refused.stderr
+        listed = {row["version"]: row
+                  for row in json.loads(_cli(pipeline, "models", "list", "--json").stdout)}
+        assert listed[candidate]["artifact_ok"] is False and said in listed[candidate]["artifact_problem"]
+        assert listed[before[0]]["artifact_ok"] is True
+        async with serve(pipeline.settings.model_copy(update={
+                "database_url": pipeline.env["STREAMREC_DATABASE_URL"], "admin_token": ADMIN_TOKEN,
+                "model_dir": store.root})) as api:
+            answer = await api.post(f"/api/admin/models/{candidate}/activate",
+                                    headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert answer.status_code == 409 and said in answer.json()["error"]["message"], fault
         assert await _serving_state(pipeline) == before, f"{fault}: nothing changed"
+        if artifact.is_dir():
+            artifact.rmdir()
         artifact.write_bytes(intact)
 
     # An intact file whose recorded digest is wrong is refused as well.
@@ -109,6 +129,12 @@ async def test_corrupt_artifacts_are_refused_and_the_previous_model_keeps_servin
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     assert "streamrec_worker_model_refused_total 1.0" in metrics
+
+    # A pointer `latest` full of garbage does not stop training: the database is the truth.
+    (store.dir / "latest").write_text("\x1b[31mnot a version\n")
+    retrained = _cli(pipeline, "models", "train", "--wait", "--timeout", "120")
+    assert retrained.returncode in (0, 3), retrained.stdout + retrained.stderr
+    assert "Traceback" not in restarted.output()
 
 
 async def _equals(pipeline: Pipeline, query: str, expected: int) -> bool:

@@ -58,9 +58,9 @@ def test_replay_republishes_the_original_bytes_once(cli: Cli) -> None:
     ])
 
     dry = cli.json("dlq", "replay", "--dry-run")
-    assert dry["replayed"] == 3 and dry["dry_run"]
+    assert dry["replayed"] == 2 and dry["still_failing"] == 1 and dry["dry_run"]
     assert _republished(cli) == []
-    assert cli.json("dlq", "replay", "--dry-run")["replayed"] == 3  # a dry run records nothing
+    assert cli.json("dlq", "replay", "--dry-run")["replayed"] == 2  # a dry run records nothing
 
     first = cli.json("dlq", "replay", "--reason", "unknown_movie")
     assert first["replayed"] == 2 and first["skipped_other_reasons"] == 1
@@ -70,12 +70,16 @@ def test_replay_republishes_the_original_bytes_once(cli: Cli) -> None:
     assert again["replayed"] == 0 and again["skipped_other_reasons"] == 1
     assert len(_republished(cli)) == 2
 
-    rest = cli.run("dlq", "replay")  # the skipped letter was kept replayable
-    assert "replayed 1 letter(s)" in rest.stdout
-    assert sorted(_republished(cli), key=str) == sorted([MISSING_1, MISSING_2, GARBLED], key=str)
-    assert cli.json("dlq", "replay")["replayed"] == 0
-    assert [item["status"] for item in cli.json("dlq", "list")] == ["replayed"] * 3
+    # The garbled letter would only be dead-lettered again as invalid_json: it is reported
+    # and left, run after run, so replays converge.
+    for _ in range(2):
+        rest = cli.run("dlq", "replay")
+        assert "replayed 0 letter(s)" in rest.stdout and "1 that would fail again left" in rest.stdout
+    assert sorted(_republished(cli), key=str) == sorted([MISSING_1, MISSING_2], key=str)
+    assert [item["status"] for item in cli.json("dlq", "list")] == ["replayed", "pending", "replayed"]
 
+    # A letter whose event now fails for another reason is replayed (the worker gives it
+    # a letter with the new reason).
     cli.produce("ratings-dlq", [_letter("unknown_movie", b"7", b'{"user_id": 7}', offset=4)])
     assert cli.json("dlq", "replay")["replayed"] == 1
-    assert len(_republished(cli)) == 4
+    assert len(_republished(cli)) == 3

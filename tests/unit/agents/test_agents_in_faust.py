@@ -31,9 +31,10 @@ async def test_fan_out_ignores_models_not_activated_and_announcements_of_covered
     covered = ModelPublished(version="v1", rmse=0.9, mae=0.7, n_ratings=10, activated=True,
                              covered=True)
 
-    async with fanout.test_context() as agent:
-        await agent.put(not_activated)
-        await agent.put(covered)
+    async with fanout.test_context() as agent:  # the topic is read as bytes, as from Kafka
+        await agent.put(not_activated.dumps())
+        await agent.put(covered.dumps())
+        await agent.put(b"not json")  # logged and skipped, the agent goes on
 
     assert deps._pool is None  # never asked Postgres for the users
     _close_thread_loops(app)
