@@ -13,8 +13,7 @@ import asyncpg
 from agents.metrics import WorkerMetrics
 from infra.db import create_pool
 from infra.settings import Settings
-from ml.model_store import ModelStore
-from ml.scoring import SVDFactors
+from ml.model_store import ModelBundle, ModelStore
 from ml.train import training_executor
 from streams.app import Topics
 from streams.retry import with_retry
@@ -23,18 +22,18 @@ log = logging.getLogger(__name__)
 
 
 class ModelCache:
-    """Serving models by version, verified against their recorded sha256 when loaded."""
+    """Versions' models by version, verified against their recorded sha256 when loaded."""
 
     def __init__(self, store: ModelStore, keep: int = 2) -> None:
         self._store = store
         self._keep = keep
-        self._loaded: dict[tuple[str, str], SVDFactors] = {}
+        self._loaded: dict[tuple[str, str], ModelBundle] = {}
 
-    async def get(self, version: str, sha256: str) -> SVDFactors:
+    async def get(self, version: str, sha256: str) -> ModelBundle:
         key = (version, sha256)
         if key not in self._loaded:
-            factors = await asyncio.to_thread(self._store.load, version, expected_sha256=sha256)
-            self._loaded[key] = factors
+            bundle = await asyncio.to_thread(self._store.load_bundle, version, expected_sha256=sha256)
+            self._loaded[key] = bundle
             while len(self._loaded) > self._keep:  # the oldest loaded goes first
                 del self._loaded[next(iter(self._loaded))]
         return self._loaded[key]

@@ -1,4 +1,5 @@
-"""The predictor agent: score a job's users against every movie in one vectorised step
+"""The predictor agent: rank every movie for a job's users in one vectorised step (the
+version's ranking model orders the list; SVD gives each suggestion its predicted rating)
 and replace their top-K suggestions in one transaction. Replaying a job gives the same
 table; a job for a model that is no longer active is dropped."""
 
@@ -17,7 +18,8 @@ from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
 from ml.errors import ModelIntegrityError
-from ml.topk import RatedPairs, recommend
+from ml.serve import suggestion_rows
+from ml.topk import RatedPairs
 from schemas.events import PredictionJob
 from streams.retry import with_retry
 
@@ -42,21 +44,19 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
         deps.metrics.jobs_dropped.inc()
         return 0
     try:
-        factors = await deps.models.get(active.version_name, active.sha256)
+        bundle = await deps.models.get(active.version_name, active.sha256)
     except ModelIntegrityError as err:
         log.error("model %s refused: %s", active.version_name, err.describe())
         deps.metrics.model_refused.inc()
         return 0
-    top = await asyncio.to_thread(
-        recommend, factors, job.user_ids, k=deps.settings.top_k,
+    rows = await asyncio.to_thread(
+        suggestion_rows, bundle, job.user_ids, k=deps.settings.top_k,
         rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue,
     )
 
     async def write() -> int:
         async with pool.acquire() as conn:
-            return await suggestions_repo.replace_for_users(
-                conn, job.user_ids, top.records(), job.model_version
-            )
+            return await suggestions_repo.replace_for_users(conn, job.user_ids, rows, job.model_version)
 
     written = await with_retry("writing suggestions", write)
     deps.metrics.suggestions_written.inc(written)

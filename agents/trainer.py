@@ -1,5 +1,7 @@
-"""The trainer agent: export, fit off the event loop, evaluate on held-out data, store
-the artifact with its digest, record it, activate it only if it is no worse, announce.
+"""The trainer agent: export, fit both models off the event loop, evaluate them on a
+held-out split together with the active version's held-out models and popularity,
+store the artifact with its digest, record it, activate it only if it passes the gate
+(:func:`ml.gate.decide`), announce.
 
 Requests that pile up during a training collapse into one; a request made before the
 newest model's export began is already covered and is dropped.
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +19,13 @@ import faust
 from agents.decoding import decode
 from agents.deps import WorkerDeps
 from infra.repositories import models as models_repo
+from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from ml.errors import ModelIntegrityError, NotEnoughRatings
+from ml.gate import SplitScores, Tolerances, decide
 from ml.model_store import ModelStore
-from ml.params import svd_params
-from ml.train import TrainResult, train_in_process
+from ml.params import ranking_params, svd_params
+from ml.train import EvalModels, TrainResult, train_in_process
 from schemas.events import ModelPublished, RetrainRequest
 from schemas.ratings import RATING_MAX, RATING_MIN
 from streams.retry import with_retry
@@ -30,20 +33,26 @@ from streams.retry import with_retry
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Decision:
-    activate: bool
-    text: str
+async def _active_held_out(deps: WorkerDeps, active: models_repo.ModelVersion | None) -> EvalModels | None:
+    """The active version's held-out models, for scoring it on the candidate's split;
+    None when there is no active version or it has none (saved before versions kept
+    them, or its artifact is unreadable: then its recorded figures are compared)."""
+    if active is None:
+        return None
+    try:
+        bundle = await deps.models.get(active.version_name, active.sha256)
+    except ModelIntegrityError as err:
+        log.warning("the active model's artifact is refused (%s); comparing with its recorded "
+                    "figures", err.message)
+        return None
+    return bundle.held_out
 
 
-def decide(rmse: float, active_rmse: float | None, tolerance: float) -> Decision:
-    """Activate when there is no active model, or when held-out RMSE is no worse than
-    the active model's by more than ``tolerance``."""
-    if active_rmse is None:
-        return Decision(True, f"activated: first model (rmse {rmse:.4f})")
-    if rmse <= active_rmse + tolerance:
-        return Decision(True, f"activated: rmse {rmse:.4f} <= active {active_rmse:.4f} + {tolerance}")
-    return Decision(False, f"not activated: rmse {rmse:.4f} > active {active_rmse:.4f} + {tolerance}")
+def _recorded(active: models_repo.ModelVersion) -> SplitScores:
+    """The active version's figures as recorded (measured on an older split)."""
+    ndcg = active.ndcg_at_10 if active.ndcg_at_10 is not None else 0.0
+    return SplitScores(rmse=active.rmse, mae=active.mae, ndcg=ndcg, precision=0.0, recall=0.0,
+                       coverage=0.0)
 
 
 async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPublished | None:
@@ -58,24 +67,36 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
         return await _answer_covered(deps, requests)
 
     exported_at = datetime.now(UTC)
-    async with pool.acquire() as conn:
-        ratings, ratings_through = await with_retry("exporting ratings",
-                                                    lambda: ratings_repo.export(conn))
+
+    async def export() -> tuple[Any, datetime | None]:
+        async with pool.acquire() as conn:
+            exported = await ratings_repo.export(conn)
+            # The cold-start list's popularity follows the stream at every retrain.
+            await movies_repo.refresh_popularity(conn)
+            return exported
+
+    ratings, ratings_through = await with_retry("exporting ratings", export)
     settings = deps.settings
+    async with pool.acquire() as conn:
+        active = await models_repo.active(conn)
+    active_held_out = await _active_held_out(deps, active)
     try:
         result: TrainResult = await train_in_process(
             ratings, svd_params(settings), test_size=settings.test_size,
             rating_scale=(RATING_MIN, RATING_MAX),  # the events' scale, whatever the data holds
-            executor=deps.training_executor(),
+            executor=deps.training_executor(), ranking=ranking_params(settings),
+            active=active_held_out,
         )
     except NotEnoughRatings as err:
         log.warning("retrain skipped: %s", err.message)
         return None
 
     store = ModelStore(settings.model_dir, keep=settings.models_to_keep)
-    async with pool.acquire() as conn:
-        active = await models_repo.active(conn)
-    decision = decide(result.rmse, active.rmse if active else None, settings.activation_tolerance)
+    report = result.held_out
+    assert report is not None  # train_in_process always evaluates
+    on_split = report.active if report.active is not None else _recorded(active) if active else None
+    decision = decide(report.candidate, on_split, report.popularity,
+                      Tolerances(rmse=settings.activation_tolerance, ndcg=settings.activation_ndcg_tolerance))
     # `latest` names the serving model, as in the seed's store; a rejected one is kept
     # for inspection but not pointed at.
     saved = store.save(result, point_latest=decision.activate,
@@ -93,7 +114,8 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
                 conn, version=saved.version, rmse=result.rmse, mae=result.mae,
                 n_ratings=result.n_ratings, params=result.metadata(), sha256=saved.sha256,
                 path=str(saved.path), ratings_through=ratings_through, exported_at=exported_at,
-                decision=decision.text,
+                decision=decision.text, ndcg_at_10=report.candidate.ndcg,
+                precision_at_10=report.candidate.precision, baseline_ndcg_at_10=report.popularity.ndcg,
             )
             if decision.activate:
                 await models_repo.activate(conn, saved.version)

@@ -22,7 +22,7 @@ from api import errors, openapi, page
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, health, ratings, suggestions
 from api.services import Services
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -70,5 +70,5 @@ def services_of_app(app: Starlette) -> Services:
 
 def app_from_env() -> Starlette:
     """uvicorn's factory (``api.app:app_from_env``): settings from STREAMREC_* variables."""
-    return create_app(Settings())
+    return create_app(load_settings())
 

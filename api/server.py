@@ -18,7 +18,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from infra.settings import Settings
+from infra.settings import load_settings
 
 log = logging.getLogger("streamrec.api")
 
@@ -27,7 +27,7 @@ log = logging.getLogger("streamrec.api")
 def _bounds() -> tuple[float, int]:
     # Read once per process, like the app's own settings (uvicorn imports this class
     # by name in every worker process).
-    settings = Settings()
+    settings = load_settings()
     return settings.api_header_timeout_s, settings.api_max_concurrency
 
 

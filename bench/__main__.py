@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import REPO, RESULTS_DIR, machine, now_iso, scale_of, write_result
 from bench.plots import plot
 from bench.report import write_report
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 
 BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api")
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         out = RESULTS_DIR
     report = out / "BENCHMARKS.md" if (args.smoke or args.out is not None) else REPO / "BENCHMARKS.md"
-    settings = Settings()
+    settings = load_settings()
     names: tuple[str, ...] = BENCHMARKS if args.which == "all" else (args.which,)
     if args.report_only:
         names = ()

@@ -188,11 +188,6 @@ def _create_database(admin_url: str, name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 @contextlib.asynccontextmanager
 async def bench_run(base: Settings, name: str, *, topics: bool = False) -> AsyncIterator[BenchRun]:
     """A migrated throw-away database (and, with ``topics``, topics of the run's own),
@@ -217,7 +212,7 @@ async def bench_run(base: Settings, name: str, *, topics: bool = False) -> Async
         if topics:
             with contextlib.suppress(Exception):
                 await delete_topics(settings)
-        _drop_database(base.database_url, db_name)
+        db.drop_database(base.database_url, db_name)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

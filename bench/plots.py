@@ -94,24 +94,16 @@ def _retrain(fig: Figure, r: dict[str, Any]) -> None:
 
 
 def _quality(fig: Figure, r: dict[str, Any]) -> None:
-    ax1, ax2 = fig.subplots(1, 2)
-    names = list(r["datasets"])
-    width = 0.35
-    xs = range(len(names))
-    ax1.bar([x - width / 2 for x in xs], [r["datasets"][n]["rmse"] for n in names], width,
-            label="SVD", color="#2a7ab0")
-    ax1.bar([x + width / 2 for x in xs], [r["datasets"][n]["baseline_rmse"] for n in names], width,
-            label="global mean", color="#b0b0b0")
-    ax1.set_xticks(list(xs), names)
-    ax1.set_ylabel("held-out RMSE (lower is better)")
-    ax1.legend(fontsize=8)
-    ax2.bar([x - width / 2 for x in xs], [r["datasets"][n]["precision_at_10"] for n in names], width,
-            label="SVD", color="#2a7ab0")
-    ax2.bar([x + width / 2 for x in xs], [r["datasets"][n]["baseline_precision_at_10"] for n in names],
-            width, label="popularity", color="#b0b0b0")
-    ax2.set_xticks(list(xs), names)
-    ax2.set_ylabel("precision@10 (higher is better)")
-    ax2.legend(fontsize=8)
+    axes = fig.subplots(1, len(r["datasets"]), squeeze=False)[0]
+    for ax, (name, figures) in zip(axes, r["datasets"].items(), strict=True):
+        models = list(figures["models"])
+        ndcg = [figures["models"][m]["ndcg"] for m in models]
+        colours = ["#b0b0b0" if m == "popularity" else "#2a7ab0" if m.startswith("ranking") else "#8fb8d8"
+                   for m in models]
+        ax.barh(models, ndcg, color=colours)
+        ax.invert_yaxis()
+        ax.set_xlabel("NDCG@10 on the held-out split (higher is better)")
+        ax.set_title(name, fontsize=9)
 
 
 def _api(fig: Figure, r: dict[str, Any]) -> None:

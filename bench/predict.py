@@ -4,7 +4,8 @@ Side by side in one run, on one throw-away database holding the synthetic movies
 users and ratings:
 
 * streamrec: jobs of ``settings.prediction_batch_size`` users, each as the predictor
-  agent does it (read the users' rated pairs and the catalogue, ``ml.topk.recommend``,
+  agent does it (read the users' rated pairs and the catalogue, ``ml.serve.suggestion_rows``:
+  the ranking model orders, the SVD gives each row its predicted rating;
   ``suggestions.replace_for_users`` with COPY), one job after another on one
   connection; run twice, before and after the seed loop, and averaged;
 * the seed: for a few users, ``algo.predict(user, movie).est`` of a Surprise SVD for
@@ -33,9 +34,13 @@ from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
 from infra.settings import Settings
 from ml.dataset import clean_ratings
-from ml.scoring import SVDFactors, from_surprise
+from ml.model_store import ModelBundle
+from ml.params import ranking_params
+from ml.ranking import fit_ranking
+from ml.scoring import from_surprise
+from ml.serve import suggestion_rows
 from ml.synthetic import generate
-from ml.topk import RatedPairs, recommend
+from ml.topk import RatedPairs
 from ml.train import SVDParams, fit_svd
 from schemas.ratings import RATING_MAX, RATING_MIN
 
@@ -83,7 +88,7 @@ class Pass:
     rows: int
 
 
-async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, factors: SVDFactors,
+async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, bundle: ModelBundle,
                          users: list[int], version: str) -> Pass:
     read = score = write = 0.0
     rows = 0
@@ -96,10 +101,10 @@ async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, factors: SVDFac
                 catalogue = await movies_repo.all_ids(conn)
                 rated_users, rated_movies = await ratings_repo.rated_pairs(conn, job)
             with stopwatch() as t_score:
-                top = recommend(factors, job, k=settings.top_k,
-                                rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue)
+                top = suggestion_rows(bundle, job, k=settings.top_k,
+                                      rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue)
             with stopwatch() as t_write:
-                rows += await suggestions_repo.replace_for_users(conn, job, top.records(), version)
+                rows += await suggestions_repo.replace_for_users(conn, job, top, version)
             read, score, write = read + t_read[0], score + t_score[0], write + t_write[0]
     return Pass(time.perf_counter() - started, read, score, write, rows)
 
@@ -125,13 +130,17 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any]:
     params = SVDParams(n_epochs=scale.predict_epochs)
     algo, fit_s = fit_svd(ratings, params, (RATING_MIN, RATING_MAX))
     factors = from_surprise(algo)
+    with stopwatch() as t_rank:
+        ranking = fit_ranking(ratings, ranking_params(base))
+    bundle = ModelBundle(factors, ranking, None)
     print(f"predict: {len(ratings):,} ratings generated in {t_gen[0]:.1f} s, "
-          f"SVD ({params.n_epochs} epochs) fitted in {fit_s:.1f} s")
+          f"SVD ({params.n_epochs} epochs) fitted in {fit_s:.1f} s, ranking model ({ranking.kind}) "
+          f"in {t_rank[0]:.1f} s")
     users = np.unique(ratings["user_id"].to_numpy(np.int64)).tolist()
     movies = sorted(data.movies["id"].tolist())
 
     async with bench_run(base, "predict") as bench:
-        result = await _measure(bench, data, ratings, algo, factors, users, movies, scale, out)
+        result = await _measure(bench, data, ratings, algo, bundle, users, movies, scale, out)
     out |= result | {
         "model": f"Surprise SVD {params.as_dict()} (timing only)", "fit_s": fit_s,
         "n_users": len(users), "n_movies": len(movies), "n_ratings": len(ratings),
@@ -139,7 +148,7 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any]:
     return out
 
 
-async def _measure(bench: BenchRun, data: Any, ratings: Any, algo: Any, factors: SVDFactors,
+async def _measure(bench: BenchRun, data: Any, ratings: Any, algo: Any, bundle: ModelBundle,
                    users: list[int], movies: list[int], scale: Scale,
                    out: dict[str, Any]) -> dict[str, Any]:
     settings = bench.settings
@@ -151,24 +160,25 @@ async def _measure(bench: BenchRun, data: Any, ratings: Any, algo: Any, factors:
                 await load_ratings(conn, ratings)
         print(f"predict: ratings loaded into {settings.database_url.rsplit('/', 1)[-1]} in {t_load[0]:.1f} s")
 
-        first = await streamrec_pass(pool, settings, factors, users, "bench-1")
+        first = await streamrec_pass(pool, settings, bundle, users, "bench-1")
         print(f"predict: streamrec pass 1: {first.total_s:.2f} s for {len(users):,} users "
               f"({first.rows:,} rows)")
         seed_users = users[: scale.seed_users]
         seed_s, seed_pairs = await seed_loop(settings.database_url, algo, seed_users, movies)
         print(f"predict: seed loop: {seed_s:.2f} s for {len(seed_users)} users ({seed_pairs:,} pairs)")
-        second = await streamrec_pass(pool, settings, factors, users, "bench-2")
+        second = await streamrec_pass(pool, settings, bundle, users, "bench-2")
         print(f"predict: streamrec pass 2: {second.total_s:.2f} s")
 
-        # The written values are Surprise's own predictions.
+        # The predicted ratings written are Surprise's own predictions.
         check_user = seed_users[0]
-        rows = await pool.fetch("SELECT movie_id, value FROM suggestions WHERE user_id = $1",
+        rows = await pool.fetch("SELECT movie_id, predicted_rating FROM suggestions WHERE user_id = $1",
                                 check_user)
-        diff = max(abs(r["value"] - algo.predict(check_user, r["movie_id"]).est) for r in rows)
+        # predicted_rating is a real (float4): equal to within its precision.
+        diff = max(abs(r["predicted_rating"] - algo.predict(check_user, r["movie_id"]).est) for r in rows)
 
         profiled: dict[str, Any] = {}
         with cprofiled(profiled, "one streamrec pass (all users), in-process"):
-            await streamrec_pass(pool, settings, factors, users, "bench-3")
+            await streamrec_pass(pool, settings, bundle, users, "bench-3")
         out["profile"] = profiled["profile"]
     finally:
         await pool.close()

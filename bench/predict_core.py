@@ -27,10 +27,11 @@ import numpy as np
 from surprise import SVD
 
 from ml.dataset import rating_scale_of, split_ratings
+from ml.metrics import held_out_accuracy
 from ml.scoring import SVDFactors, from_surprise, score_users
 from ml.synthetic import ML_1M, generate
 from ml.topk import RatedPairs, recommend
-from ml.train import SVDParams, fit_svd, held_out_accuracy
+from ml.train import SVDParams, fit_svd
 
 
 def _fake_factors(n_users: int, n_movies: int, n_factors: int, seed: int) -> SVDFactors:

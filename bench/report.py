@@ -108,15 +108,16 @@ def _section(name: str, result: dict[str, Any], results_dir: str) -> list[str]:
         if key in result:
             lines += [f"{title}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in result[key].items()), ""]
     if "datasets" in result:
-        lines += ["| data set | RMSE | MAE | global-mean RMSE | precision@10 | popularity precision@10 "
-                  "| recall@10 | popularity recall@10 | fit s |", "|---|---|---|---|---|---|---|---|---|"]
         for ds, fig in result["datasets"].items():
-            lines.append(
-                f"| {ds} | {fig['rmse']:.4f} | {fig['mae']:.4f} | {fig['baseline_rmse']:.4f} | "
-                f"{fig['precision_at_10']:.4f} | {fig['baseline_precision_at_10']:.4f} | "
-                f"{fig['recall_at_10']:.4f} | {fig['baseline_recall_at_10']:.4f} | "
-                f"{fig['fit_seconds']:.1f} |")
-        lines.append("")
+            lines += [f"{ds}: SVD fit {fig['fit_seconds']:.1f} s, ranking model "
+                      f"({fig.get('ranking_model', '-')}) fit {fig.get('ranking_fit_seconds', 0.0):.1f} s; "
+                      f"global-mean RMSE {fig['baseline_rmse']:.4f}.", "",
+                      "| model | P@10 | NDCG@10 | coverage | RMSE |", "|---|---|---|---|---|"]
+            for model, row in fig.get("models", {}).items():
+                rmse = "-" if row["rmse"] is None else f"{row['rmse']:.4f}"
+                lines.append(f"| {model} | {row['precision']:.4f} | {row['ndcg']:.4f} | "
+                             f"{row['coverage']:.3f} | {rmse} |")
+            lines.append("")
     module = _module(name)
     method = getattr(module, "METHOD", None) or result.get("method", "")
     limits = getattr(module, "LIMITS", None) or result.get("limits", "")

@@ -12,9 +12,9 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from cli import api, data, db, demo, dlq, evaluate, models, produce, stack, suggest, topics, worker
+from cli import api, data, db, demo, dlq, evaluate, models, produce, stack, suggest, topics, tune, worker
 from cli.output import err_console, printable
-from infra.settings import Settings
+from infra.settings import load_settings
 from schemas.errors import StreamrecError
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.command()(demo.demo)
 app.command()(worker.worker)
 app.command()(suggest.suggest)
 app.command("eval")(evaluate.evaluate)
+app.command()(tune.tune)
 app.command()(api.api)
 
 _debug = False
@@ -48,7 +49,7 @@ def root(
     """Settings come from STREAMREC_* environment variables (see README)."""
     global _debug
     _debug = debug
-    ctx.obj = Settings()
+    ctx.obj = load_settings()
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from cli.topics import print_rows
 from infra import importer
 from infra.demo_data import DEMO_MOVIES, DEMO_RATINGS, DEMO_SEED, DEMO_USERS, demo_set
 from infra.importer import ImportResult
-from ml.writers import write_dataset
+from ml.writers import whole_stars, write_dataset
 from schemas.errors import StreamrecError
 
 app = typer.Typer(help="Load movies and ratings: MovieLens files or the built-in demo set.",
@@ -91,7 +91,8 @@ def generate(
     seed: int = typer.Option(DEMO_SEED, "--seed", help="Same arguments, same data."),
     out: Annotated[Path | None, typer.Option("--out", help="Write MovieLens-format files here "
                                              "instead of loading the database.")] = None,
-    format: str = typer.Option("ml-latest", "--format", help="Files of --out: ml-100k, ml-1m or ml-latest."),
+    format: str = typer.Option("ml-latest", "--format", help="Files of --out: ml-100k, ml-1m (whole stars) "
+                               "or ml-latest (half stars)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """The built-in demo set (synthetic users, movies with titles and overviews, and
@@ -100,7 +101,7 @@ def generate(
         if format not in ("ml-100k", "ml-1m", "ml-latest"):
             raise StreamrecError(f"cannot write format {format!r}", hint="use ml-100k, ml-1m or ml-latest")
         try:
-            data = demo_set(users, movies, ratings, seed)
+            data = demo_set(users, movies, ratings, seed, half_stars=not whole_stars(format))
         except ValueError as err:
             raise StreamrecError(f"cannot generate that data set: {err}",
                                  hint="use fewer ratings or more users/movies") from err

@@ -167,6 +167,7 @@ def _report(settings: Settings, model: ModelPublished, url: str) -> None:
 
     console.print(f"\n[bold]model[/] {model.version}: held-out RMSE {model.rmse:.4f}, "
                   f"MAE {model.mae:.4f}, trained on {model.n_ratings} ratings", highlight=False)
+    console.print(f"  the gate: {model.decision}", highlight=False, markup=False)
     for served in asyncio.run(fetch()):
         print_table(f"user {served.user_id}: top suggestions ({served.source})",
                     ["movie", "title", "predicted"],

@@ -9,7 +9,7 @@ import typer
 
 from cli.output import print_json, print_table, settings_of
 from ml.evaluate import evaluate_file
-from ml.params import svd_params
+from ml.params import ranking_params, svd_params
 
 
 def evaluate(
@@ -19,18 +19,32 @@ def evaluate(
                                help="auto, ml-100k, ml-1m, ml-latest or csv."),
     test_size: float = typer.Option(0.2, "--test-size", min=0.01, max=0.9,
                                     help="Held-out fraction."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the held-out split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the (first) held-out split."),
+    seeds: int = typer.Option(1, "--seeds", min=1, max=50,
+                              help="Splits to evaluate (seed, seed+1, ...): reports their spread."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip and count malformed lines."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Train with the settings' SVD parameters and report held-out RMSE, MAE and
-    precision@10 / recall@10 against a popularity baseline on the same split."""
-    params = svd_params(settings_of(ctx))
-    result = evaluate_file(path, format, test_size, seed, params, skip_bad=skip_bad)
+    """Train both models with the settings' parameters and report, on the same held-out
+    split, RMSE and MAE of the predicted rating and P@10, recall@10, NDCG@10 and
+    coverage of the list streamrec serves, against popularity, biases only and SVD
+    ranked by predicted rating."""
+    settings = settings_of(ctx)
+    result = evaluate_file(path, format, test_size, seed, svd_params(settings),
+                           ranking=ranking_params(settings), seeds=seeds, skip_bad=skip_bad)
     if as_json:
         print_json(result)
         return
+    figures = {key: value for key, value in result.items() if key not in ("models", "spread")}
     print_table(f"held-out evaluation of {path.name} ({result.get('format', format)})",
                 ["figure", "value"],
                 [(key, f"{value:.4f}" if isinstance(value, float) else value)
-                 for key, value in result.items()])
+                 for key, value in figures.items()])
+    print_table("each model on the same split", ["model", "rmse", "p@10", "ndcg@10", "coverage"],
+                [(name, "-" if row["rmse"] is None else f"{row['rmse']:.4f}", f"{row['precision']:.4f}",
+                  f"{row['ndcg']:.4f}", f"{row['coverage']:.3f}")
+                 for name, row in result["models"].items()])
+    if "spread" in result:
+        print_table(f"spread over {seeds} splits", ["figure", "mean", "std", "min", "max"],
+                    [(key, *(f"{row[part]:.4f}" for part in ("mean", "std", "min", "max")))
+                     for key, row in result["spread"].items()])

@@ -60,16 +60,22 @@ def _store(settings: Settings) -> ModelStore:
 
 
 def _rows(versions: list[ModelVersion], artifacts: list[str | None]) -> list[tuple[object, ...]]:
-    return [(v.version_name, f"{v.rmse:.4f}", f"{v.mae:.4f}", v.n_ratings,
+    return [(v.version_name, f"{v.rmse:.4f}", f"{v.mae:.4f}", _figure(v.ndcg_at_10),
+             _figure(v.baseline_ndcg_at_10), v.n_ratings,
              v.created_at.strftime("%Y-%m-%d %H:%M:%S"), "yes" if v.is_active else "",
              "ok" if problem is None else problem, v.decision)
             for v, problem in zip(versions, artifacts, strict=True)]
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 @app.command("list")
 def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Versions with their held-out RMSE and MAE, newest first, and whether each one's
-    artifact is in the store and matches its recorded sha256."""
+    """Versions with their held-out RMSE and MAE, their list's NDCG@10 (and popularity's
+    on the same split), newest first, and whether each one's artifact is in the store
+    and matches its recorded sha256."""
     settings = settings_of(ctx)
 
     async def work(pool: asyncpg.Pool, _: EventPublisher) -> list[ModelVersion]:
@@ -85,8 +91,9 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
     elif not versions:
         console.print("no model yet: train one with `streamrec models train --wait`")
     else:
-        print_table("model versions", ["version", "rmse", "mae", "ratings", "created (UTC)", "active",
-                                       "artifact", "decision"], _rows(versions, artifacts))
+        print_table("model versions", ["version", "rmse", "mae", "ndcg@10", "popular ndcg@10", "ratings",
+                                       "created (UTC)", "active", "artifact", "decision"],
+                    _rows(versions, artifacts))
 
 
 @app.command()

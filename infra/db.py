@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import asyncpg
+import psycopg
+from psycopg import sql as psycopg_sql
 from yoyo import get_backend, read_migrations
 
 from infra.errors import ServiceUnavailable
@@ -86,6 +89,24 @@ async def ping(settings: Settings, timeout_s: float = 5.0) -> None:
         raise ServiceUnavailable(
             f"cannot reach Postgres at {redact(settings.database_url)}: {err}", hint=UNREACHABLE_HINT
         ) from err
+
+
+def drop_database(admin_url: str, name: str, *, attempts: int = 5) -> None:
+    """``DROP DATABASE name WITH (FORCE)`` (tests' and benchmarks' throw-away databases).
+
+    FORCE terminates the database's other backends, and fails when one is not ours to
+    terminate: an autovacuum worker, or a backend that is just ending. Both go away by
+    themselves, so the drop is tried again after a pause."""
+    drop = psycopg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg_sql.Identifier(name))
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(drop)
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 def redact(url: str) -> str:

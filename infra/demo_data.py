@@ -16,10 +16,14 @@ DEMO_SEED = 42
 
 
 def demo_set(
-    users: int = DEMO_USERS, movies: int = DEMO_MOVIES, ratings: int = DEMO_RATINGS, seed: int = DEMO_SEED
+    users: int = DEMO_USERS, movies: int = DEMO_MOVIES, ratings: int = DEMO_RATINGS, seed: int = DEMO_SEED,
+    *, half_stars: bool = True,
 ) -> SyntheticData:
-    """The demo users, movies (titles, overviews) and ratings; same arguments, same data."""
-    return generate(users, movies, ratings, seed=seed)
+    """The demo users, movies (titles, overviews) and ratings; same arguments, same data.
+
+    Half stars 0.5..5 (as ml-latest and the database take them) unless ``half_stars``
+    is false: whole stars 1..5, for ml-100k / ml-1m files."""
+    return generate(users, movies, ratings, seed=seed, half_stars=half_stars)
 
 
 def source_name(users: int, movies: int, ratings: int, seed: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -60,14 +61,26 @@ class Settings(BaseSettings):
     models_to_keep: int = Field(5, ge=1, description="Model versions kept in the store.")
     svd_factors: int = Field(100, ge=1, description="SVD latent factors.")
     svd_epochs: int = Field(20, ge=1, description="SVD epochs (the seed's n_epochs=20).")
-    svd_lr: float = Field(0.005, gt=0, description="SVD learning rate (lr_all).")
-    svd_reg: float = Field(0.02, ge=0, description="SVD regularisation (reg_all).")
+    svd_lr: float = Field(0.01, gt=0, description="SVD learning rate (lr_all).")
+    svd_reg: float = Field(0.05, ge=0, description="SVD regularisation (reg_all).")
     svd_seed: int = Field(0, description="Random seed for SVD and the held-out split.")
     test_size: float = Field(0.2, gt=0, lt=1, description="Held-out fraction for evaluation.")
     activation_tolerance: float = Field(
         0.01, ge=0, description="A new model activates when its held-out RMSE is at most "
-        "the active model's plus this.",
+        "the active model's (on the same split) plus this.",
     )
+    activation_ndcg_tolerance: float = Field(
+        0.005, ge=0, description="... and its list's NDCG@10 at least the active model's "
+        "minus this (and always above popularity's).",
+    )
+    ranking_model: Literal["auto", "ease", "puresvd"] = Field(
+        "auto", description="The model that orders lists: EASE^R up to "
+        "ranking_ease_max_movies movies, PureSVD beyond (auto), or one of them.")
+    ranking_ease_lambda: float = Field(1000.0, gt=0, description="EASE^R's L2 regularisation.")
+    ranking_ease_max_movies: int = Field(
+        4000, ge=1, description="Largest catalogue auto ranks with EASE^R (its movies x movies "
+        "matrix: memory and fit time grow with the square and cube of this).")
+    ranking_factors: int = Field(20, ge=1, description="PureSVD's factors.")
     top_k: int = Field(50, ge=1, description="Suggestions kept per user.")
     prediction_batch_size: int = Field(500, ge=1, description="Users per prediction job.")
 
@@ -188,3 +201,14 @@ class DatabaseAddress:
     @property
     def url(self) -> str:
         return self.with_name(self.name)
+
+
+TUNED_FILE = "tuned.env"
+
+
+def load_settings() -> Settings:
+    """The settings of a process: the environment, over the parameters ``streamrec tune``
+    wrote to ``<STREAMREC_HOME>/tuned.env`` (a variable set in the environment wins)."""
+    settings = Settings()
+    tuned = settings.home / TUNED_FILE
+    return Settings(_env_file=tuned) if tuned.is_file() else settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ml.errors import DataFormatError, NotEnoughRatings
@@ -86,3 +87,43 @@ def split_ratings(
     train = ratings.iloc[np.sort(order[n_test:])].reset_index(drop=True)
     return train, test
 
+
+
+def _mix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser: a well-spread 64-bit hash of each value."""
+    with np.errstate(over="ignore"):
+        z = values + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def in_test_part(user_ids: npt.ArrayLike, movie_ids: npt.ArrayLike, *, test_size: float,
+                 seed: int) -> npt.NDArray[np.bool_]:
+    """Whether each (user, movie) pair is held out: a seeded hash of the pair, so a pair
+    is held out in every split of the same seed whenever it was rated. A model fitted
+    on one split's training part has therefore never seen any later split's test pairs,
+    and two models can be compared on the newer split fairly."""
+    users = np.asarray(user_ids, dtype=np.int64).astype(np.uint64)
+    movies = np.asarray(movie_ids, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        key = _mix64(users * np.uint64(0x100000001B3) ^ movies) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+    unit = (_mix64(key) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return unit < test_size
+
+
+def pair_split(
+    ratings: pd.DataFrame, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) by :func:`in_test_part`: about ``test_size`` of the pairs held out,
+    the same pairs in every split of the same seed. Both parts keep a rating."""
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+    if len(ratings) < 2:
+        raise NotEnoughRatings(got=len(ratings), needed=2)
+    test_mask = in_test_part(ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy(),
+                             test_size=test_size, seed=seed)
+    if test_mask.all() or not test_mask.any():  # tiny data: move one row across
+        test_mask = test_mask.copy()
+        test_mask[0] = not test_mask[0]
+    return (ratings[~test_mask].reset_index(drop=True), ratings[test_mask].reset_index(drop=True))

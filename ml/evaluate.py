@@ -1,14 +1,17 @@
-"""Offline evaluation: held-out RMSE/MAE and precision/recall@K against popularity.
+"""Offline evaluation: held-out accuracy and list quality of each model, on one split.
 
-Both rankers see the same split: they rank the movies present in the training part,
-minus each user's training ratings; a held-out rating of at least
-``RELEVANT_RATING`` is a hit.  Precision is averaged over the users with at least
-one relevant held-out movie, with ``k`` as denominator.
+Every model sees the same split (:func:`ml.dataset.pair_split`, as the trainer's gate):
+the lists rank the movies present in the training part, minus each user's training
+ratings; a held-out rating of at least ``RELEVANT_RATING`` is a hit (:mod:`ml.metrics`).
+The rows: popularity, biases only (``mu + b_u + b_i``), SVD ranked by predicted rating,
+and the ranking model; the top-level figures are those of the list streamrec serves
+(the ranking model's order) and of popularity (``baseline_*``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +19,16 @@ import numpy as np
 import pandas as pd
 
 from ml.data import load_ratings
-from ml.dataset import clean_ratings, rating_scale_of, split_ratings
-from ml.scoring import F64, I64, from_surprise
-from ml.topk import RatedPairs, TopK, rank_top_k, recommend
-from ml.train import SVDParams, fit_svd, held_out_accuracy
-
-RELEVANT_RATING = 4.0
-
-
-@dataclass(frozen=True)
-class RankingMetrics:
-    precision: float
-    recall: float
-    n_users: int  # users with at least one relevant held-out movie
+from ml.dataset import clean_ratings, pair_split, rating_scale_of
+from ml.gate import SplitScores, score_split
+from ml.ranking import RankingParams, fit_ranking
+from ml.scoring import SVDFactors, from_surprise
+from ml.train import SVDParams, fit_svd
 
 
-def ranking_metrics(
-    top: TopK, test: pd.DataFrame, *, k: int, relevant_rating: float = RELEVANT_RATING
-) -> RankingMetrics:
-    """Precision@k and recall@k of ``top`` against the relevant held-out ratings."""
-    relevant = test[test["rating"] >= relevant_rating]
-    users = np.unique(relevant["user_id"].to_numpy(dtype=np.int64))
-    if len(users) == 0:
-        return RankingMetrics(precision=0.0, recall=0.0, n_users=0)
-    width = int(max(relevant["movie_id"].max(), top.movie_ids.max(initial=0))) + 1
-    rel_codes = relevant["user_id"].to_numpy(np.int64) * width + relevant["movie_id"].to_numpy(
-        np.int64
-    )
-    hit = np.isin(top.user_ids * width + top.movie_ids, rel_codes)
-    hits = np.bincount(np.searchsorted(users, top.user_ids[hit]), minlength=len(users))
-    n_relevant = np.bincount(
-        np.searchsorted(users, relevant["user_id"].to_numpy(np.int64)), minlength=len(users)
-    )
-    return RankingMetrics(
-        precision=float(np.mean(hits / k)),
-        recall=float(np.mean(hits / n_relevant)),
-        n_users=len(users),
-    )
-
-
-def popularity_top_k(train: pd.DataFrame, user_ids: I64, *, k: int) -> TopK:
-    """The popular-movies baseline: most-rated training movies the user has not rated."""
-    movies, counts = np.unique(train["movie_id"].to_numpy(np.int64), return_counts=True)
-    popularity = counts.astype(np.float64)
-
-    def block(users: I64, _movies: I64) -> F64:
-        # rank_top_k passes the candidates sorted, i.e. in ``movies`` order.
-        return np.broadcast_to(popularity, (len(users), len(popularity))).copy()
-
-    return rank_top_k(block, user_ids, movies, k=k, rated=RatedPairs.from_frame(train))
+def biases_only(factors: SVDFactors) -> SVDFactors:
+    """The SVD without its factors: ``mu + b_u + b_i``."""
+    return dataclasses.replace(factors, pu=np.zeros_like(factors.pu), qi=np.zeros_like(factors.qi))
 
 
 def evaluate_split(
@@ -73,29 +37,44 @@ def evaluate_split(
     params: SVDParams,
     *,
     rating_scale: tuple[float, float],
+    ranking: RankingParams = RankingParams(),  # noqa: B008 - frozen
     k: int = 10,
 ) -> dict[str, Any]:
-    """Fit on ``train`` and measure on ``test``: accuracy, ranking, baselines."""
+    """Fit on ``train`` and measure on ``test``: accuracy, lists, baselines."""
     algo, fit_seconds = fit_svd(train, params, rating_scale)
     factors = from_surprise(algo)
-    held_out = held_out_accuracy(factors, test)
-    test_users = np.unique(test["user_id"].to_numpy(np.int64))
-    rated = RatedPairs.from_frame(train)
-    model = ranking_metrics(recommend(factors, test_users, k=k, rated=rated), test, k=k)
-    baseline = ranking_metrics(popularity_top_k(train, test_users, k=k), test, k=k)
+    del algo
+    started = time.perf_counter()
+    ranker = fit_ranking(train, ranking)
+    rank_fit_seconds = time.perf_counter() - started
+    rows: dict[str, SplitScores] = {
+        "popularity": score_split(None, None, train, test, k),
+        "biases_only": score_split(biases_only(factors), None, train, test, k),
+        "svd_by_predicted_rating": score_split(factors, None, train, test, k),
+        f"ranking_model ({ranker.kind})": score_split(factors, ranker, train, test, k),
+    }
+    served, baseline = rows[f"ranking_model ({ranker.kind})"], rows["popularity"]
     mean_err = test["rating"].to_numpy(np.float64) - float(train["rating"].mean())
+    assert served.rmse is not None and served.mae is not None
     return {
-        "rmse": held_out.rmse,
-        "mae": held_out.mae,
+        "rmse": served.rmse,
+        "mae": served.mae,
         "baseline_rmse": float(np.sqrt(np.mean(mean_err**2))),  # global-mean predictor
         "n_ratings": len(train) + len(test),
-        "n_test": held_out.n_test,
+        "n_test": len(test),
         "fit_seconds": fit_seconds,
-        f"precision_at_{k}": model.precision,
-        f"recall_at_{k}": model.recall,
+        "ranking_fit_seconds": rank_fit_seconds,
+        "ranking_model": ranker.kind,
+        f"precision_at_{k}": served.precision,
+        f"recall_at_{k}": served.recall,
+        f"ndcg_at_{k}": served.ndcg,
+        "coverage": served.coverage,
         f"baseline_precision_at_{k}": baseline.precision,
         f"baseline_recall_at_{k}": baseline.recall,
-        "n_ranked_users": model.n_users,
+        f"baseline_ndcg_at_{k}": baseline.ndcg,
+        "baseline_coverage": baseline.coverage,
+        "n_ranked_users": int(test.loc[test["rating"] >= 4.0, "user_id"].nunique()),
+        "models": {name: scores.as_dict() for name, scores in rows.items()},
     }
 
 
@@ -105,13 +84,26 @@ def evaluate_frame(
     test_size: float = 0.2,
     seed: int = 0,
     params: SVDParams = SVDParams(),  # noqa: B008 - frozen
+    ranking: RankingParams = RankingParams(),  # noqa: B008 - frozen
     k: int = 10,
 ) -> dict[str, Any]:
     """:func:`evaluate_split` on a ``seed``-ed split of ``ratings`` (SVD seeded by
     ``params.seed``)."""
     data = clean_ratings(ratings)
-    train, test = split_ratings(data, test_size=test_size, seed=seed)
-    return evaluate_split(train, test, params, rating_scale=rating_scale_of(data), k=k)
+    train, test = pair_split(data, test_size=test_size, seed=seed)
+    return evaluate_split(train, test, params, rating_scale=rating_scale_of(data), ranking=ranking, k=k)
+
+
+def spread(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation, min and max over runs of each numeric top-level figure."""
+    keys = [key for key, value in runs[0].items() if isinstance(value, int | float)
+            and not isinstance(value, bool)]
+    out: dict[str, dict[str, float]] = {}
+    for key in keys:
+        values = np.array([run[key] for run in runs], dtype=np.float64)
+        out[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1
+                    else 0.0, "min": float(values.min()), "max": float(values.max())}
+    return out
 
 
 def evaluate_file(
@@ -121,16 +113,28 @@ def evaluate_file(
     seed: int = 0,
     params: SVDParams = SVDParams(),  # noqa: B008 - frozen
     *,
+    ranking: RankingParams = RankingParams(),  # noqa: B008 - frozen
+    seeds: int = 1,
     skip_bad: bool = False,
 ) -> dict[str, Any]:
-    """Load a ratings file (see :func:`ml.data.load_ratings`) and evaluate it.
+    """Load a ratings file (see :func:`ml.data.load_ratings`) and evaluate it on
+    ``seeds`` splits (``seed``, ``seed + 1``, …; the SVD seeded alike).
 
-    Keys: rmse, mae, baseline_rmse, n_ratings, n_test, fit_seconds, precision_at_10,
-    recall_at_10, baseline_precision_at_10, baseline_recall_at_10, n_ranked_users,
-    skipped_lines, format.
+    Keys: rmse, mae, baseline_rmse, n_ratings, n_test, fit_seconds, ranking_fit_seconds,
+    ranking_model, precision_at_10, recall_at_10, ndcg_at_10, coverage,
+    baseline_precision_at_10, baseline_recall_at_10, baseline_ndcg_at_10,
+    baseline_coverage, n_ranked_users, models (per-model rows), skipped_lines, format;
+    with ``seeds > 1`` the figures of the first split and ``spread`` (mean, std, min,
+    max of each over all splits).
     """
     loaded = load_ratings(path, format, skip_bad=skip_bad)
-    result = evaluate_frame(loaded.frame, test_size=test_size, seed=seed, params=params)
+    runs = [evaluate_frame(loaded.frame, test_size=test_size, seed=seed + i,
+                           params=dataclasses.replace(params, seed=params.seed + i), ranking=ranking)
+            for i in range(max(1, seeds))]
+    result = dict(runs[0])
+    if seeds > 1:
+        result["seeds"] = seeds
+        result["spread"] = spread(runs)
     result["skipped_lines"] = len(loaded.skipped_lines)
     result["format"] = loaded.format
     return result

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ml.dataset import clean_ratings, rating_scale_of
-from ml.evaluate import popularity_top_k, ranking_metrics
+from ml.metrics import popularity_top_k, ranking_metrics
 from ml.scoring import F64, I64, SVDFactors, as_ids, candidate_movies, from_surprise
 from ml.topk import RatedPairs, TopK, rank_top_k
 from ml.train import SVDParams, fit_svd

@@ -2,7 +2,10 @@
 
 Layout under ``root`` (as in the seed, ``<store>/surprise/...``)::
 
-    surprise/model-<version>.npz    factor arrays + raw id arrays (serving; no pickle)
+    surprise/model-<version>.npz    one version's arrays (no pickle): the SVD's factors and
+                                    raw ids, the ranking model (``rank__*``), and both
+                                    held-out fits the next gate re-scores (``eval_svd__*``,
+                                    ``eval_rank__*``); one sha256 covers them all
     surprise/model-<version>.json   metadata: version, metrics, params, sha256 of the files
     surprise/model-<version>.pkl    Surprise's own SVD, only when asked for
     surprise/latest                 the version name of the latest model
@@ -40,8 +43,9 @@ import numpy as np
 from surprise import SVD
 
 from ml.errors import InvalidModelVersion, ModelIntegrityError
+from ml.ranking import RankingModel
 from ml.scoring import SVDFactors
-from ml.train import TrainResult
+from ml.train import EvalModels, TrainResult
 
 VERSION_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}$")
 LATEST = "latest"
@@ -123,7 +127,7 @@ class ModelStore:
         self.dir.mkdir(parents=True, exist_ok=True)
 
         buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **result.factors.arrays())
+        np.savez(buffer, allow_pickle=False, **bundle_arrays(result))
         npz = buffer.getvalue()
         npz_sha = sha256_hex(npz)
         _atomic_write(self.npz_path(version), npz)
@@ -244,7 +248,11 @@ class ModelStore:
         return data
 
     def load(self, version: str, expected_sha256: str | None = None) -> SVDFactors:
-        """The serving factors of ``version``, after checking the ``.npz`` digest.
+        """The serving SVD factors of ``version`` (see :meth:`load_bundle`)."""
+        return self.load_bundle(version, expected_sha256).svd
+
+    def load_bundle(self, version: str, expected_sha256: str | None = None) -> ModelBundle:
+        """Every model of ``version``, after checking the ``.npz`` digest.
 
         ``expected_sha256`` should come from the ``model_versions`` row; without it the
         digest in the version's metadata is used (catches corruption, not tampering
@@ -255,8 +263,8 @@ class ModelStore:
         data = _verified_bytes(path, expected)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                return SVDFactors.from_arrays({name: npz[name] for name in npz.files})
-        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as err:
+                return bundle_from_arrays({name: npz[name] for name in npz.files})
+        except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as err:
             raise ModelIntegrityError(f"not a valid model file ({err})", path=path) from err
 
     def check(self, version: str, expected_sha256: str) -> str | None:
@@ -283,6 +291,52 @@ class ModelStore:
         if not isinstance(algo, SVD):
             raise ModelIntegrityError("file does not hold a Surprise SVD", path=path)
         return algo
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBundle:
+    """What one version holds: the serving SVD (predicted ratings), the serving ranking
+    model (the list's order; None in versions saved before there was one) and the
+    held-out fits of both (None likewise)."""
+
+    svd: SVDFactors
+    ranking: RankingModel | None
+    held_out: EvalModels | None
+
+
+_RANK, _EVAL_SVD, _EVAL_RANK = "rank__", "eval_svd__", "eval_rank__"
+
+
+def _prefixed(prefix: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in arrays.items()}
+
+
+def _unprefixed(prefix: str, arrays: dict[str, Any]) -> dict[str, Any] | None:
+    found = {name.removeprefix(prefix): value for name, value in arrays.items() if name.startswith(prefix)}
+    return found or None
+
+
+def bundle_arrays(result: TrainResult) -> dict[str, Any]:
+    """A trained version as the named arrays of its ``.npz``."""
+    arrays: dict[str, Any] = dict(result.factors.arrays())
+    if result.ranking is not None:
+        arrays |= _prefixed(_RANK, result.ranking.arrays())
+    if result.held_out is not None:
+        models = result.held_out.models
+        arrays |= _prefixed(_EVAL_SVD, models.svd.arrays())
+        if models.ranking is not None:
+            arrays |= _prefixed(_EVAL_RANK, models.ranking.arrays())
+    return arrays
+
+
+def bundle_from_arrays(arrays: dict[str, Any]) -> ModelBundle:
+    """Inverse of :func:`bundle_arrays`; ``KeyError``/``ValueError`` on a bad layout."""
+    prefixes = (_RANK, _EVAL_SVD, _EVAL_RANK)
+    svd = SVDFactors.from_arrays({k: v for k, v in arrays.items() if not k.startswith(prefixes)})
+    rank, eval_svd, eval_rank = (_unprefixed(prefix, arrays) for prefix in prefixes)
+    held_out = None if eval_svd is None else EvalModels(
+        SVDFactors.from_arrays(eval_svd), RankingModel.from_arrays(eval_rank) if eval_rank else None)
+    return ModelBundle(svd, RankingModel.from_arrays(rank) if rank else None, held_out)
 
 
 def _verified_bytes(path: Path, expected_sha256: str) -> bytes:

@@ -1,13 +1,15 @@
 """The settings' model parameters as ml/ takes them.
 
-ml/ never reads settings itself: :func:`svd_params` takes anything with the settings'
-``svd_*`` fields (the settings object, in practice), so ml/ does not import infra/.
+ml/ never reads settings itself: :func:`svd_params` and :func:`ranking_params` take
+anything with the settings' ``svd_*`` / ``ranking_*`` fields (the settings object, in
+practice), so ml/ does not import infra/.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from ml.ranking import Kind, RankingParams
 from ml.train import SVDParams
 
 
@@ -24,6 +26,24 @@ class SVDSettings(Protocol):
     def svd_reg(self) -> float: ...
     @property
     def svd_seed(self) -> int: ...
+
+
+class RankingSettings(Protocol):
+    """The fields of the settings object that configure the ranking model."""
+
+    @property
+    def ranking_model(self) -> Kind: ...
+    @property
+    def ranking_ease_lambda(self) -> float: ...
+    @property
+    def ranking_ease_max_movies(self) -> int: ...
+    @property
+    def ranking_factors(self) -> int: ...
+
+
+def ranking_params(settings: RankingSettings) -> RankingParams:
+    return RankingParams(kind=settings.ranking_model, ease_lambda=settings.ranking_ease_lambda,
+                         ease_max_movies=settings.ranking_ease_max_movies, factors=settings.ranking_factors)
 
 
 def svd_params(settings: SVDSettings) -> SVDParams:

@@ -181,9 +181,11 @@ def score_pairs(
 
 
 def score_users(
-    factors: SVDFactors, user_ids: npt.ArrayLike, movie_ids: npt.ArrayLike | None = None
+    factors: SVDFactors, user_ids: npt.ArrayLike, movie_ids: npt.ArrayLike | None = None,
+    *, clip: bool = True,
 ) -> F64:
-    """Clipped estimates, one row per user and one column per movie.
+    """Clipped estimates (unclipped with ``clip=False``), one row per user and one
+    column per movie.
 
     ``movie_ids`` defaults to every movie the model knows (in inner order); unknown
     users and movies get Surprise's bias-only fallback.  Callers bound memory by
@@ -200,7 +202,7 @@ def score_users(
     # Same addition order as Surprise: ((mu + b_u) + b_i) + q_i·p_u.
     scores = np.add.outer(factors.mu + bu, bi)
     scores += pu @ qi.T
-    return np.clip(scores, *factors.rating_scale, out=scores)
+    return np.clip(scores, *factors.rating_scale, out=scores) if clip else scores
 
 
 def candidate_movies(factors: SVDFactors, catalogue: npt.ArrayLike | None = None) -> I64:

@@ -176,13 +176,15 @@ def recommend(
     """Each user's ``k`` best movies by the SVD's predicted rating, rated ones excluded.
 
     Candidates are the movies the model knows (optionally only those in ``catalogue``);
-    values equal Surprise's ``predict(user, movie).est``.
+    values equal Surprise's ``predict(user, movie).est``. Movies are ranked by the
+    unclipped estimate, so of many clipped to the top of the scale the best come first
+    (not the lowest ids); clipping keeps the order otherwise.
     """
 
     def block(users: I64, movies: I64) -> F64:
-        return score_users(factors, users, movies)
+        return score_users(factors, users, movies, clip=False)
 
-    return rank_top_k(
+    top = rank_top_k(
         block,
         user_ids,
         candidate_movies(factors, catalogue),
@@ -190,3 +192,4 @@ def recommend(
         rated=rated,
         chunk_size=chunk_size,
     )
+    return TopK(top.user_ids, top.movie_ids, np.clip(top.values, *factors.rating_scale))

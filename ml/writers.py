@@ -11,11 +11,20 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from ml.errors import UnknownFormat
+from ml.errors import DataFormatError, UnknownFormat
 
 WRITE_FORMATS = ("ml-100k", "ml-1m", "ml-latest", "tmdb")
+# The real ml-100k and ml-1m files hold whole stars 1..5; ml-latest half stars 0.5..5.
+WHOLE_STAR_FORMATS = ("ml-100k", "ml-1m")
+
+
+def whole_stars(format: str) -> bool:
+    """Whether ``format``'s ratings are whole stars (generate them with
+    ``ml.synthetic.generate(..., half_stars=False)``)."""
+    return format in WHOLE_STAR_FORMATS
 
 
 def _seconds(ratings: pd.DataFrame) -> pd.Series:
@@ -49,12 +58,15 @@ def write_ratings(ratings: pd.DataFrame, directory: Path, format: str) -> Path:
             f"cannot write ratings as {format!r}",
             hint="use one of ml-100k, ml-1m, ml-latest",
         )
+    values = ratings["rating"].to_numpy(np.float64)
+    if whole_stars(format):
+        _check_whole_stars(values, format)
     directory.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(
         {
             "userId": ratings["user_id"].to_numpy(np.int64),
             "movieId": ratings["movie_id"].to_numpy(np.int64),
-            "rating": ratings["rating"].to_numpy(np.float64),
+            "rating": values,
             "timestamp": _seconds(ratings).to_numpy(),
         }
     )
@@ -68,6 +80,16 @@ def write_ratings(ratings: pd.DataFrame, directory: Path, format: str) -> Path:
     if format == "ml-100k":
         return _write_text(directory / "u.data", text, "latin-1")
     return _write_text(directory / "ratings.dat", text.replace("\t", "::"), "latin-1")
+
+
+def _check_whole_stars(values: npt.NDArray[np.float64], format: str) -> None:
+    # A 3.5 in a u.data file would load, but would not be MovieLens-shaped data.
+    bad = np.flatnonzero((values != np.round(values)) | (values < 1.0) | (values > 5.0))
+    if len(bad):
+        raise DataFormatError(
+            f"{format} ratings are whole stars 1..5; row {bad[0] + 1} has {values[bad[0]]:g}",
+            hint="generate whole stars (half_stars=False) or write ml-latest",
+        )
 
 
 def write_movies(movies: pd.DataFrame, directory: Path, format: str) -> Path:

@@ -9,7 +9,6 @@ here skips.
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -77,16 +76,7 @@ def scratch_database(stack: Settings) -> Iterator[str]:
     try:
         yield stack.database.with_name(name)
     finally:
-        drop = sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name))
-        for attempt in range(5):
-            try:
-                with psycopg.connect(admin_url, autocommit=True) as conn:
-                    conn.execute(drop)
-                break
-            except psycopg.errors.InsufficientPrivilege:  # a backend that was just ending
-                if attempt == 4:
-                    raise
-                time.sleep(0.5)
+        db.drop_database(admin_url, name)
 
 
 @pytest.fixture

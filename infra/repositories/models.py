@@ -32,6 +32,9 @@ class ModelVersion:
     activated_at: datetime | None
     decision: str
     exported_at: datetime | None
+    ndcg_at_10: float | None = None  # of the list, on the held-out split (None: older versions)
+    precision_at_10: float | None = None
+    baseline_ndcg_at_10: float | None = None  # popularity's, on the same split
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> ModelVersion:
@@ -51,11 +54,15 @@ class ModelVersion:
             "is_active": self.is_active,
             "activated_at": self.activated_at.isoformat() if self.activated_at else None,
             "decision": self.decision,
+            "ndcg_at_10": self.ndcg_at_10,
+            "precision_at_10": self.precision_at_10,
+            "baseline_ndcg_at_10": self.baseline_ndcg_at_10,
         }
 
 
 _COLUMNS = ("version_name, rmse, mae, n_ratings, params, sha256, path, created_at, "
-            "ratings_through, is_active, activated_at, decision, exported_at")
+            "ratings_through, is_active, activated_at, decision, exported_at, ndcg_at_10, "
+            "precision_at_10, baseline_ndcg_at_10")
 
 
 async def record(
@@ -71,13 +78,16 @@ async def record(
     ratings_through: datetime | None,
     exported_at: datetime | None = None,
     decision: str = "",
+    ndcg_at_10: float | None = None,
+    precision_at_10: float | None = None,
+    baseline_ndcg_at_10: float | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO model_versions (version_name, rmse, mae, n_ratings, params, sha256, path, "
-        "ratings_through, exported_at, decision) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)",
+        "ratings_through, exported_at, decision, ndcg_at_10, precision_at_10, baseline_ndcg_at_10) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13)",
         version, rmse, mae, n_ratings, json.dumps(params), sha256, path, ratings_through,
-        exported_at, decision,
+        exported_at, decision, ndcg_at_10, precision_at_10, baseline_ndcg_at_10,
     )
 
 

@@ -43,5 +43,5 @@ async def refresh_popularity(conn: Connection) -> None:
     await conn.execute(
         "UPDATE movies m SET popularity = s.n + s.mean / 10 FROM "
         "(SELECT movie_id, count(*) AS n, avg(rating) AS mean FROM ratings GROUP BY movie_id) s "
-        "WHERE m.id = s.movie_id"
+        "WHERE m.id = s.movie_id AND m.popularity IS DISTINCT FROM s.n + s.mean / 10"
     )

@@ -2,7 +2,8 @@
 
 One statement answers a request in one round trip and returns one row:
 
-* the user's suggestions, best first (ties by movie id), leaving out those marked
+* the user's suggestions, best first by the ranking model's score (``value``; ties by
+  movie id), each shown with the SVD's predicted rating as its score, leaving out those marked
   ``did_rate`` *and* those with a row in ``ratings`` (a rating stored after the last
   prediction is excluded at once, before the pipeline marks ``did_rate``);
 * when none is left (a new user, or every suggestion rated), the most popular movies the
@@ -31,7 +32,8 @@ LIMIT_MAX = 200  # the longest list a request may ask for (the API's and the CLI
 
 SUGGESTIONS_SQL = """
 WITH personal AS (
-    SELECT s.movie_id, s.value AS score, s.model_version
+    SELECT s.movie_id, s.value AS rank, coalesce(s.predicted_rating, s.value) AS score,
+           s.model_version
     FROM suggestions s
     WHERE s.user_id = $1 AND NOT s.did_rate
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = s.movie_id)
@@ -41,17 +43,17 @@ WITH personal AS (
     -- instead of hashing the ratings once.
     LIMIT :limit_max
 ), popular AS (
-    SELECT m.id AS movie_id, m.popularity AS score
+    SELECT m.id AS movie_id, m.popularity AS rank, m.popularity AS score
     FROM movies m
     WHERE NOT EXISTS (SELECT 1 FROM personal)
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = m.id)
     ORDER BY m.popularity DESC, m.id
     LIMIT :limit_max
 ), picked AS (
-    SELECT movie_id, score FROM personal
+    SELECT movie_id, rank, score FROM personal
     UNION ALL
-    SELECT movie_id, score FROM popular
-    ORDER BY score DESC, movie_id
+    SELECT movie_id, rank, score FROM popular
+    ORDER BY rank DESC, movie_id
     LIMIT $2
 )
 SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_version,
@@ -62,7 +64,7 @@ SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_versi
        (SELECT '[' || string_agg(m.card || ',"score":' || p.score
                                  || CASE WHEN p.score = trunc(p.score) AND abs(p.score) < 1e15
                                          THEN '.0' ELSE '' END || '}',
-                                 ',' ORDER BY p.score DESC, p.movie_id) || ']'
+                                 ',' ORDER BY p.rank DESC, p.movie_id) || ']'
         FROM picked p
         -- LIMIT 1 keeps this a primary-key lookup for each picked row; as a plain join,
         -- a generic plan may hash the whole movies table on every request.

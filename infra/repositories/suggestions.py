@@ -10,19 +10,21 @@ from infra.repositories import Connection
 async def replace_for_users(
     conn: Connection,
     user_ids: Sequence[int],
-    rows: Sequence[tuple[int, int, float]],
+    rows: Sequence[tuple[int, int, float]] | Sequence[tuple[int, int, float, float]],
     model_version: str,
 ) -> int:
-    """Replace these users' suggestions by ``rows`` (user_id, movie_id, value) atomically.
+    """Replace these users' suggestions by ``rows`` atomically: (user_id, movie_id,
+    value) or (user_id, movie_id, value, predicted_rating); ``value`` orders the list.
 
     Readers see either all old or all new rows of a user, never a mix of versions.
     """
+    records = [(*row, *((None,) if len(row) == 3 else ()), model_version) for row in rows]
     async with conn.transaction():
         await conn.execute("DELETE FROM suggestions WHERE user_id = ANY($1::int[])", list(user_ids))
         await conn.copy_records_to_table(
             "suggestions",
-            records=[(u, m, v, model_version) for u, m, v in rows],
-            columns=["user_id", "movie_id", "value", "model_version"],
+            records=records,
+            columns=["user_id", "movie_id", "value", "predicted_rating", "model_version"],
         )
         # A rating stored after this job read the user's ratings still wins.
         await conn.execute(

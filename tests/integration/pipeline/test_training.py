@@ -22,6 +22,8 @@ async def _active_version(pipeline: Pipeline) -> str | None:
 async def test_threshold_retrain_activates_and_every_user_gets_unrated_top_k(
     pipeline: Pipeline,
 ) -> None:
+    # Popularity must come from the streamed ratings, not from what was loaded before.
+    await pipeline.pool.execute("UPDATE movies SET popularity = 0")
     pipeline.worker(STREAMREC_RETRAIN_EVERY_N_RATINGS="1000")
     # Chunks below the threshold, each consumed before the next: one request per crossing.
     for start in range(0, 2500, 500):
@@ -47,9 +49,26 @@ async def test_threshold_retrain_activates_and_every_user_gets_unrated_top_k(
     assert await pipeline.scalar(
         "SELECT max(n) FROM (SELECT count(*) AS n FROM suggestions GROUP BY user_id) c") == 10
     row = await pipeline.pool.fetchrow(
-        "SELECT rmse, mae, n_ratings, sha256 FROM model_versions ORDER BY created_at LIMIT 1")
+        "SELECT rmse, mae, n_ratings, sha256, ndcg_at_10, baseline_ndcg_at_10, decision "
+        "FROM model_versions ORDER BY created_at LIMIT 1")
     assert 0 < row["mae"] <= row["rmse"] < 1.5
     assert row["n_ratings"] >= 1000 and len(row["sha256"]) == 64
+    # Activated: its list beat popularity on the held-out split.
+    assert row["ndcg_at_10"] > row["baseline_ndcg_at_10"] > 0, row["decision"]
+
+    # Each list is in the ranking model's order; the score shown is SVD's predicted rating.
+    scores = await pipeline.pool.fetch(
+        "SELECT value, predicted_rating FROM suggestions WHERE user_id = "
+        "(SELECT min(user_id) FROM suggestions) ORDER BY value DESC")
+    assert all(0.5 <= r["predicted_rating"] <= 5.0 for r in scores)
+    assert [r["value"] for r in scores] == sorted((r["value"] for r in scores), reverse=True)
+    # Popularity follows the stream (refreshed at each retrain from the ratings exported):
+    # no movie counts more ratings than it has, and nearly all rated movies count some.
+    assert await pipeline.scalar(
+        "SELECT count(*) FROM movies m JOIN (SELECT movie_id, count(*) AS n FROM ratings "
+        "GROUP BY movie_id) c ON c.movie_id = m.id WHERE floor(m.popularity) > c.n") == 0
+    rated = await pipeline.scalar("SELECT count(DISTINCT movie_id) FROM ratings")
+    assert await pipeline.scalar("SELECT count(*) FROM movies WHERE popularity > 0") >= 0.9 * rated
 
 
 async def test_a_worse_model_is_recorded_but_not_activated(pipeline: Pipeline) -> None:

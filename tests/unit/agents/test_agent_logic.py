@@ -4,20 +4,29 @@ import base64
 from datetime import UTC, datetime
 
 from agents.fanout import split_jobs
-from agents.trainer import decide
+from ml.gate import SplitScores, Tolerances, decide
 from schemas.events import DeadLetter
 from schemas.ratings import Invalid, Origin, Reason
 from streams.deadletter import RawMessage, dead_letter, original_bytes
 
 
-def test_first_model_always_activates() -> None:
-    assert decide(1.2, None, 0.01).activate
+def _scores(rmse: float, ndcg: float) -> SplitScores:
+    return SplitScores(rmse=rmse, mae=rmse, ndcg=ndcg, precision=0.0, recall=0.0, coverage=0.0)
+
+
+POPULAR = _scores(float("nan"), 0.1)
+
+
+def test_first_model_activates_when_its_list_beats_popularity() -> None:
+    assert decide(_scores(1.2, 0.2), None, POPULAR).activate
+    assert not decide(_scores(0.8, 0.05), None, POPULAR).activate
 
 
 def test_activation_is_gated_by_the_active_models_rmse_and_tolerance() -> None:
-    assert decide(0.90, 0.92, 0.01).activate
-    assert decide(0.925, 0.92, 0.01).activate
-    worse = decide(0.94, 0.92, 0.01)
+    tolerance = Tolerances(rmse=0.01)
+    assert decide(_scores(0.90, 0.2), _scores(0.92, 0.2), POPULAR, tolerance).activate
+    assert decide(_scores(0.925, 0.2), _scores(0.92, 0.2), POPULAR, tolerance).activate
+    worse = decide(_scores(0.94, 0.2), _scores(0.92, 0.2), POPULAR, tolerance)
     assert not worse.activate
     assert worse.text.startswith("not activated") and "0.9400" in worse.text
 

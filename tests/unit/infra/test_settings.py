@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from infra.settings import DatabaseAddress, Settings
+from infra.settings import TUNED_FILE, DatabaseAddress, Settings, load_settings
 
 
 def test_defaults_describe_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,3 +64,15 @@ def test_a_copy_with_another_database_url_reports_that_database() -> None:
     assert settings.database.name == "first"
     copy = settings.model_copy(update={"database_url": "postgresql://a:b@127.0.0.1:5433/second"})
     assert copy.database.name == "second"
+
+
+def test_tuned_parameters_are_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMREC_HOME", str(tmp_path))
+    monkeypatch.delenv("STREAMREC_SVD_LR", raising=False)
+    assert load_settings().svd_lr == Settings().svd_lr
+    (tmp_path / TUNED_FILE).write_text("STREAMREC_SVD_LR=0.02\nSTREAMREC_SVD_REG=0.1\n")
+    assert load_settings().svd_lr == 0.02 and load_settings().svd_reg == 0.1
+    monkeypatch.setenv("STREAMREC_SVD_LR", "0.03")
+    assert load_settings().svd_lr == 0.03 and load_settings().svd_reg == 0.1

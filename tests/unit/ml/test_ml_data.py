@@ -36,8 +36,10 @@ def tiny() -> SyntheticData:
     ],
 )
 def test_movielens_formats_round_trip(
-    tmp_path: Path, tiny: SyntheticData, fmt: str, ratings_file: str, movies_file: str
+    tmp_path: Path, fmt: str, ratings_file: str, movies_file: str
 ) -> None:
+    # ml-100k and ml-1m hold whole stars, as the real files.
+    tiny = generate(n_users=30, n_movies=25, n_ratings=200, seed=11, half_stars=fmt == "ml-latest")
     paths = write_dataset(tiny.ratings, tiny.movies, tmp_path, fmt)
     assert paths == {"ratings": tmp_path / ratings_file, "movies": tmp_path / movies_file}
     for source in (tmp_path, paths["ratings"]):  # a directory or the file itself
@@ -49,6 +51,16 @@ def test_movielens_formats_round_trip(
     assert movies["id"].tolist() == tiny.movies["id"].tolist()
     assert movies["title"].tolist() == tiny.movies["title"].tolist()
     assert (movies["overview"] == "").all() and (movies["popularity"] == 0.0).all()
+
+
+@pytest.mark.parametrize("fmt", ["ml-100k", "ml-1m"])
+def test_half_stars_are_not_written_as_a_whole_star_format(
+    tmp_path: Path, tiny: SyntheticData, fmt: str
+) -> None:
+    assert (tiny.ratings["rating"] % 1 != 0).any()
+    with pytest.raises(DataFormatError, match="whole stars"):
+        write_dataset(tiny.ratings, tiny.movies, tmp_path, fmt)
+    assert not list(tmp_path.iterdir())
 
 
 def test_real_movielens_lines_parse(tmp_path: Path) -> None:

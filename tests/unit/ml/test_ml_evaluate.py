@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.evaluate import evaluate_file, popularity_top_k, ranking_metrics
+from ml.evaluate import evaluate_file
+from ml.metrics import popularity_top_k, ranking_metrics
 from ml.synthetic import SyntheticData
 from ml.topk import TopK
 from ml.train import SVDParams

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,12 +14,13 @@ from ml.train import TrainResult
 
 
 def _brute_force(f: SVDFactors, users: np.ndarray, k: int, rated: pd.DataFrame) -> TopK:
-    """One user at a time: full sort by (-value, movie id), rated ones dropped."""
+    """One user at a time: full sort by (-unclipped estimate, movie id), rated ones
+    dropped; the values shown are the clipped estimates."""
     movies = np.sort(f.movie_ids)
     out_u, out_m, out_v = [], [], []
     seen = set(zip(rated["user_id"].tolist(), rated["movie_id"].tolist(), strict=True))
     for user in users.tolist():
-        scores = score_users(f, [user], movies)[0]
+        scores = score_users(f, [user], movies, clip=False)[0]
         ranked = sorted(
             (
                 (-v, m)
@@ -27,7 +30,7 @@ def _brute_force(f: SVDFactors, users: np.ndarray, k: int, rated: pd.DataFrame) 
         )[:k]
         out_u += [user] * len(ranked)
         out_m += [m for _, m in ranked]
-        out_v += [-v for v, _ in ranked]
+        out_v += [float(np.clip(-v, *f.rating_scale)) for v, _ in ranked]
     return TopK(np.array(out_u), np.array(out_m), np.array(out_v))
 
 
@@ -122,3 +125,13 @@ def test_records_are_copy_ready(trained: TrainResult) -> None:
         for u, m, v in records
     )
     assert records[0] == (int(top.user_ids[0]), int(top.movie_ids[0]), float(top.values[0]))
+
+
+def test_movies_clipped_to_the_top_are_ordered_by_their_unclipped_score(trained: TrainResult) -> None:
+    f = trained.factors
+    bi = f.bi.copy()
+    bi[:20] = 10.0 + np.arange(20)  # all clip to the top of the scale; the later, the better
+    boosted = dataclasses.replace(f, bi=bi)
+    top = recommend(boosted, boosted.user_ids[:1], k=5)
+    assert top.values.tolist() == [f.rating_scale[1]] * 5
+    assert top.movie_ids.tolist() == boosted.movie_ids[19:14:-1].tolist()
