@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.common import load_results
 
-ORDER = ("predict", "ingest", "retrain", "api", "quality")
+ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime")
 
 NOT_RUN = {
     "api": "Not measured: `api/` (the Starlette app, `api.app.create_app`) did not exist when the "
@@ -23,7 +23,7 @@ machine is shared and noisy, so ratios are steadier than absolute figures). Targ
 streamrec's own performance targets, each named next to its figure.
 
 ```sh
-.venv/bin/python -m bench all                 # predict, ingest, retrain, quality, api
+.venv/bin/python -m bench all                 # predict, ingest, retrain, quality, api, realtime
 .venv/bin/python -m bench predict --scale ml-1m
 .venv/bin/python -m bench ingest --events 200000
 .venv/bin/python -m bench quality --movielens path/to/ratings.dat
@@ -117,6 +117,14 @@ def _section(name: str, result: dict[str, Any], results_dir: str) -> list[str]:
                 rmse = "-" if row["rmse"] is None else f"{row['rmse']:.4f}"
                 lines.append(f"| {model} | {row['precision']:.4f} | {row['ndcg']:.4f} | "
                              f"{row['coverage']:.3f} | {rmse} |")
+            rows = fig.get("models", {})
+            if rows:
+                best = max(rows, key=lambda m: rows[m]["ndcg"])
+                popular = rows.get("popularity", {}).get("ndcg") or float("nan")
+                by_rating = rows.get("svd_by_predicted_rating", {}).get("ndcg", 0.0)
+                lines += ["", f"Which list wins: **{best}**, NDCG@10 {rows[best]['ndcg']:.4f}, "
+                          f"{rows[best]['ndcg'] / popular:.2f}x popularity's; SVD ranked by "
+                          f"predicted rating gets {by_rating:.4f}."]
             lines.append("")
     module = _module(name)
     method = getattr(module, "METHOD", None) or result.get("method", "")
