@@ -23,6 +23,7 @@ import faust
 
 from agents.deps import WorkerDeps
 from agents.outbox import flush_retrain_outbox
+from agents.speed import rerank
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from schemas.events import RatingEvent
@@ -139,6 +140,17 @@ async def _send_dead_letters(deps: WorkerDeps, rejected: list[Rejected]) -> None
         await with_retry("dead-lettering events", send_all)
 
 
+async def _rerank_stored(deps: WorkerDeps, accepted: list[Accepted], refused: list[Rejected]) -> None:
+    """The speed layer, for the users whose ratings were stored. Their ratings are durable
+    already, so a failure here costs freshness, never the batch: it is logged, and the
+    lists wait for the next rating or retrain."""
+    refused_ids = {id(message) for message, _ in refused}
+    try:
+        await rerank(deps, (event.user_id for message, event in accepted if id(message) not in refused_ids))
+    except Exception:
+        log.exception("the speed layer failed for a batch; its users keep their lists")
+
+
 async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> BatchOutcome:
     accepted, rejected = validate(messages, deps.settings.rated_at_window)
     if accepted:
@@ -148,6 +160,8 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
         accepted = [(message, event) for message, event in accepted if event.movie_id in known]
     stored, crossed, refused = await _store(deps, accepted) if accepted else (0, False, [])
     rejected += refused
+    if accepted:
+        await _rerank_stored(deps, accepted, refused)
     await _send_dead_letters(deps, rejected)
     if crossed:
         await flush_retrain_outbox(deps)

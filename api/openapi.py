@@ -41,6 +41,7 @@ def _error(description: str) -> dict[str, Any]:
 
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _NULLABLE_TEXT = {"type": "string", "nullable": True}
+_NULLABLE_NUMBER = {"type": "number", "nullable": True}
 _USER_ID = {"name": "user_id", "in": "query", "required": True, "schema": _ID,
             "description": "The user whose suggestions to return."}
 _UNAVAILABLE = _error("Postgres or Kafka cannot be reached right now; retry later.")
@@ -62,6 +63,9 @@ SCHEMAS: dict[str, Schema] = {
         "model_version": {**_NULLABLE_TEXT, "description": "The model that made the list (the "
                           "active model for popular lists); null when no model is active."},
         "source": {"type": "string", "enum": ["model", "popular"]},
+        "made_by": {"type": "string", "enum": ["batch", "realtime", None], "nullable": True,
+                    "description": "How a personal list was made: by the fan-out after a retrain "
+                    "(batch) or right after the user's latest ratings (realtime); null for popular."},
         "suggestions": {"type": "array", "items": _ref("Suggestion")},
     }),
     "Rating": _obj({"user_id": _ID, "movie_id": _ID,
@@ -76,6 +80,8 @@ SCHEMAS: dict[str, Schema] = {
         "created_at": {"type": "string", "format": "date-time"}, "is_active": {"type": "boolean"},
         "activated_at": {"type": "string", "format": "date-time", "nullable": True},
         "decision": {"type": "string"},
+        "ndcg_at_10": _NULLABLE_NUMBER, "precision_at_10": _NULLABLE_NUMBER,
+        "baseline_ndcg_at_10": _NULLABLE_NUMBER,
     }),
     "Models": _obj({"active": _NULLABLE_TEXT, "models": {"type": "array", "items": _ref("ModelVersion")}}),
     "ActiveModel": _obj({"model": _ref("ModelVersion")}),

@@ -99,14 +99,17 @@ def _movie(user_id: int, movie: Suggestion) -> str:
 
 def fragment(served: Served, limit: int) -> str:
     user = served.user_id
-    if served.source == "model":
-        origin = f"Picked for you by model {escape(served.model_version or '')}."
+    if served.source == "model" and served.made_by == "realtime":
+        origin = "Picked for you from your latest ratings."
+    elif served.source == "model":
+        origin = "Picked for you from everyone's ratings so far."
     else:
         origin = "No personal suggestions yet: these are popular movies you have not rated."
     items = "".join(_movie(user, movie) for movie in served.suggestions)
     listing = f'<ol class="movies">{items}</ol>' if items else "<p>Nothing to suggest right now.</p>"
     return (
         f'<section id="suggestions" data-user-id="{user}" data-source="{served.source}" '
+        f'data-made-by="{served.made_by or ""}" '
         f'hx-get="/suggestions?user_id={user}&amp;limit={limit}" hx-trigger="streamrec:refresh delay:1s" '
         f'hx-swap="outerHTML" aria-labelledby="suggestions-title">'
         f'<h2 id="suggestions-title">Suggestions for user {user}</h2>'

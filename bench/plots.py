@@ -119,8 +119,26 @@ def _api(fig: Figure, r: dict[str, Any]) -> None:
     ax2.legend(fontsize=8)
 
 
+def _realtime(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.bar(["speed layer off", "speed layer on"], [r["events_per_s_off"], r["events_per_s_on"]],
+            color=["#b0b0b0", "#2a7ab0"])
+    ax1.axhline(10_000, color="red", linestyle="--", label="target 10,000/s")
+    ax1.set_ylabel("ingest, events/s (backlog drain)")
+    ax1.set_title(f"on / off: {r['on_off_ratio']:.2f}")
+    ax1.legend(fontsize=8)
+    latencies = r.get("latencies_ms", [])
+    if latencies:
+        ax2.plot(latencies, [i / len(latencies) for i in range(len(latencies))], color="#2a7ab0")
+    ax2.axvline(100, color="red", linestyle="--", label="target p99 100 ms")
+    ax2.set_xlabel(f"ms, publish → list re-ranked, at {r['latency_rate']:,}/s")
+    ax2.set_ylabel("share of ratings")
+    ax2.legend(fontsize=8)
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
+    "realtime": _realtime,
 }
 
 

@@ -62,7 +62,8 @@ def _machine(m: dict[str, Any]) -> str:
 
 def _figures(result: dict[str, Any]) -> list[str]:
     skip = {"benchmark", "machine", "method", "limits", "profile", "targets", "progress",
-            "latencies_ms", "latency_over_time", "rss_series", "datasets", "phases_s", "timeline", "smoke"}
+            "latencies_ms", "latency_over_time", "rss_series", "datasets", "phases_s", "timeline", "smoke",
+            "realtime_quality"}
     lines = ["| figure | value |", "|---|---|"]
     for key, value in result.items():
         if key in skip:
@@ -126,6 +127,15 @@ def _section(name: str, result: dict[str, Any], results_dir: str) -> list[str]:
                           f"{rows[best]['ndcg'] / popular:.2f}x popularity's; SVD ranked by "
                           f"predicted rating gets {by_rating:.4f}."]
             lines.append("")
+    if "realtime_quality" in result:
+        quality = result["realtime_quality"]
+        lines += [f"Realtime lists of {quality['new_users']:,} users the model never saw "
+                  f"({quality['kind']}), NDCG@10 on their other ratings:", "",
+                  "| after ratings | realtime list | full retrain | popularity |", "|---|---|---|---|"]
+        for n, row in quality["after_ratings"].items():
+            lines.append(f"| {n} | {row['realtime_ndcg']:.4f} | {row['full_retrain_ndcg']:.4f} | "
+                         f"{row['popular_ndcg']:.4f} |")
+        lines.append("")
     module = _module(name)
     method = getattr(module, "METHOD", None) or result.get("method", "")
     limits = getattr(module, "LIMITS", None) or result.get("limits", "")

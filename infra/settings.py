@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         "matrix: memory and fit time grow with the square and cube of this).")
     ranking_factors: int = Field(20, ge=1, description="PureSVD's factors.")
     top_k: int = Field(50, ge=1, description="Suggestions kept per user.")
+    speed_layer: bool = Field(
+        True, description="Re-rank the users of each ingested batch at once (their lists "
+        "are marked realtime); false: lists change only at the next retrain.")
+    speed_layer_max_users: int = Field(
+        500, ge=1, description="Most users the speed layer re-ranks per ingested batch.")
     prediction_batch_size: int = Field(500, ge=1, description="Users per prediction job.")
 
     # --- Retraining ------------------------------------------------------------------

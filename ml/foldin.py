@@ -18,6 +18,7 @@ import pandas as pd
 
 from ml.dataset import clean_ratings, rating_scale_of
 from ml.metrics import popularity_top_k, ranking_metrics
+from ml.ranking import RankingParams, fit_ranking, rank
 from ml.scoring import F64, I64, SVDFactors, as_ids, candidate_movies, from_surprise
 from ml.topk import RatedPairs, TopK, rank_top_k
 from ml.train import SVDParams, fit_svd
@@ -157,3 +158,46 @@ def measure_fold_in(
         f"fold_in_recall_at_{k}": personal.recall,
         f"popular_recall_at_{k}": popular.recall,
     }
+
+
+def measure_realtime_lists(
+    ratings: pd.DataFrame,
+    ranking: RankingParams = RankingParams(),  # noqa: B008 - frozen
+    *,
+    new_user_fraction: float = 0.1,
+    reveals: tuple[int, ...] = (1, 3, 5, 10),
+    seed: int = 0,
+    k: int = 10,
+) -> dict[str, Any]:
+    """The speed layer's lists for users the model never saw, after ``n`` ratings.
+
+    Some users (with more ratings than the largest ``n``) are held out of the fit; each
+    shows its first ``n`` ratings (in a random order) and is scored on the rest. NDCG@k
+    of the realtime list (the fitted model scoring the ``n``-rating history) against
+    popularity's, and against a full retrain that saw those ``n`` ratings too."""
+    data = clean_ratings(ratings)
+    rng = np.random.default_rng(seed)
+    counts = data["user_id"].value_counts()
+    eligible = counts.index[counts > max(reveals)].to_numpy(np.int64)
+    n_new = max(1, int(data["user_id"].nunique() * new_user_fraction))
+    new = rng.choice(eligible, min(n_new, len(eligible)), replace=False)
+    is_new = data["user_id"].isin(new).to_numpy()
+    train = data[~is_new]
+    held = data[is_new].sample(frac=1.0, random_state=seed)
+    order_in_user = held.groupby("user_id").cumcount().to_numpy()
+    model = fit_ranking(train, ranking)
+    rows: dict[str, dict[str, float]] = {}
+    for n in reveals:
+        shown, hidden = held[order_in_user < n], held[order_in_user >= n]
+        users = np.unique(shown["user_id"].to_numpy(np.int64))
+        rated = RatedPairs.from_frame(shown)
+        candidates = model.movie_ids
+        realtime = ranking_metrics(rank(model, users, k=k, rated=rated, candidates=candidates),
+                                   hidden, k=k)
+        retrained = fit_ranking(pd.concat([train, shown]), ranking)
+        full = ranking_metrics(rank(retrained, users, k=k, rated=rated, candidates=candidates),
+                               hidden, k=k)
+        popular = ranking_metrics(popularity_top_k(pd.concat([train, shown]), users, k=k), hidden, k=k)
+        rows[str(n)] = {"realtime_ndcg": realtime.ndcg, "full_retrain_ndcg": full.ndcg,
+                        "popular_ndcg": popular.ndcg}
+    return {"new_users": len(new), "kind": model.kind, "after_ratings": rows}

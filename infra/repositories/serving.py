@@ -27,13 +27,14 @@ from typing import Literal
 import asyncpg
 
 Source = Literal["model", "popular"]
+MadeBy = Literal["batch", "realtime"]
 
 LIMIT_MAX = 200  # the longest list a request may ask for (the API's and the CLI's bound)
 
 SUGGESTIONS_SQL = """
 WITH personal AS (
     SELECT s.movie_id, s.value AS rank, coalesce(s.predicted_rating, s.value) AS score,
-           s.model_version
+           s.model_version, s.made_by
     FROM suggestions s
     WHERE s.user_id = $1 AND NOT s.did_rate
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = s.movie_id)
@@ -58,6 +59,7 @@ WITH personal AS (
 )
 SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_version,
        (SELECT model_version FROM personal LIMIT 1) AS personal_version,
+       (SELECT made_by FROM personal LIMIT 1) AS made_by,
        -- movies.card is the movie's JSON object without its closing brace (migration 0004).
        -- float8 text is the shortest exact form, as in Python, but whole numbers lack
        -- the ".0" that keeps them floats for typed JSON clients.
@@ -89,6 +91,7 @@ class Served:
     source: Source
     model_version: str | None
     suggestions_json: str
+    made_by: MadeBy | None = None  # how a personal list was made; None for popular movies
 
     @property
     def suggestions(self) -> list[Suggestion]:
@@ -98,7 +101,8 @@ class Served:
     def to_json(self) -> str:
         """The API's response body, the suggestions spliced in as rendered."""
         return (f'{{"user_id":{self.user_id},"model_version":{json.dumps(self.model_version)},'
-                f'"source":"{self.source}","suggestions":{self.suggestions_json}}}')
+                f'"source":"{self.source}","made_by":{json.dumps(self.made_by)},'
+                f'"suggestions":{self.suggestions_json}}}')
 
 
 async def suggestions_for(pool: asyncpg.Pool, user_id: int, limit: int) -> Served:
@@ -107,5 +111,6 @@ async def suggestions_for(pool: asyncpg.Pool, user_id: int, limit: int) -> Serve
     assert row is not None  # a SELECT without FROM always returns its one row
     items: str = row["items"] or "[]"
     if row["personal_version"] is not None and items != "[]":
-        return Served(user_id, "model", row["personal_version"], items)
+        return Served(user_id, "model", row["personal_version"], items,
+                      "realtime" if row["made_by"] == "realtime" else "batch")
     return Served(user_id, "popular", row["active_version"], items)

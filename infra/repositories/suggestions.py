@@ -12,19 +12,22 @@ async def replace_for_users(
     user_ids: Sequence[int],
     rows: Sequence[tuple[int, int, float]] | Sequence[tuple[int, int, float, float]],
     model_version: str,
+    *,
+    made_by: str = "batch",
 ) -> int:
     """Replace these users' suggestions by ``rows`` atomically: (user_id, movie_id,
     value) or (user_id, movie_id, value, predicted_rating); ``value`` orders the list.
+    ``made_by``: "batch" (a prediction job) or "realtime" (the speed layer).
 
     Readers see either all old or all new rows of a user, never a mix of versions.
     """
-    records = [(*row, *((None,) if len(row) == 3 else ()), model_version) for row in rows]
+    records = [(*row, *((None,) if len(row) == 3 else ()), model_version, made_by) for row in rows]
     async with conn.transaction():
         await conn.execute("DELETE FROM suggestions WHERE user_id = ANY($1::int[])", list(user_ids))
         await conn.copy_records_to_table(
             "suggestions",
             records=records,
-            columns=["user_id", "movie_id", "value", "predicted_rating", "model_version"],
+            columns=["user_id", "movie_id", "value", "predicted_rating", "model_version", "made_by"],
         )
         # A rating stored after this job read the user's ratings still wins.
         await conn.execute(

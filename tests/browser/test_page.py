@@ -70,7 +70,7 @@ async def test_load_rate_and_see_the_movie_leave_the_list(
         items = page.locator("#suggestions li")
         await expect(items).to_have_count(4)
         await expect(items.first).to_contain_text("The Quiet Harbour")
-        await expect(page.locator("#suggestions .source")).to_contain_text("Picked for you by model")
+        await expect(page.locator("#suggestions .source")).to_contain_text("Picked for you from everyone")
         await page.screenshot(path=str(OUTPUT / "1-suggestions.png"), full_page=True)
 
         target = page.locator('#suggestions li[data-movie-id="2"]')

@@ -25,8 +25,9 @@ async def test_contract_and_personalised_order(client: httpx.AsyncClient, seeded
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"user_id", "model_version", "source", "suggestions"}
+    assert set(body) == {"user_id", "model_version", "source", "made_by", "suggestions"}
     assert (body["user_id"], body["model_version"], body["source"]) == (7, "v42", "model")
+    assert body["made_by"] == "batch"
     assert [s["id"] for s in body["suggestions"]] == [9, 2, 3, 5]  # value desc, ties by id
     assert body["suggestions"][0] == {"id": 9, "title": "Movie 9", "overview": "About Movie 9.",
                                       "score": 4.9}
@@ -78,7 +79,8 @@ async def test_every_suggestion_rated_falls_back_to_popular(client: httpx.AsyncC
 
 async def test_user_and_database_without_anything(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/suggestions/?user_id=1")).json()
-    assert body == {"user_id": 1, "model_version": None, "source": "popular", "suggestions": []}
+    assert body == {"user_id": 1, "model_version": None, "source": "popular", "made_by": None,
+                    "suggestions": []}
 
 
 async def test_limit(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:

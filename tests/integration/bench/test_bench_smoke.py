@@ -18,6 +18,8 @@ KEYS = {
     "retrain": {"total_s", "fit_s", "phases_s", "worker_peak_rss_bytes", "targets", "machine"},
     "quality": {"rmse", "mae", "precision_at_10", "baseline_precision_at_10", "datasets", "targets"},
     "api": {"ratio", "bare_rps", "api_rps", "api_fixed_rate_ms", "targets", "machine"},
+    "realtime": {"events_per_s_off", "events_per_s_on", "on_off_ratio", "latency_ms",
+                 "worker_peak_rss_bytes", "targets", "machine"},
 }
 
 

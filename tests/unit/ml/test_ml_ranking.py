@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ml.dataset import clean_ratings, in_test_part, pair_split
+from ml.foldin import measure_realtime_lists
 from ml.gate import SplitScores, Tolerances, decide, score_split
 from ml.metrics import ranking_metrics
 from ml.ranking import RankingModel, RankingParams, fit_ranking, interactions, rank
@@ -105,3 +106,14 @@ def test_score_split_of_popularity_has_no_rmse(ratings: pd.DataFrame) -> None:
     train, test = pair_split(ratings, test_size=0.2, seed=0)
     scores = score_split(None, None, train, test)
     assert scores.rmse is None and 0 < scores.ndcg <= 1 and 0 < scores.coverage <= 1
+
+
+def test_realtime_lists_beat_popularity_from_the_first_rating() -> None:
+    ratings = generate(943, 1682, 100_000, seed=3).ratings  # ml-100k's shape
+    rows = measure_realtime_lists(ratings, reveals=(1, 10))["after_ratings"]
+    assert rows["1"]["realtime_ndcg"] > rows["1"]["popular_ndcg"]
+    assert rows["10"]["realtime_ndcg"] > 1.2 * rows["10"]["popular_ndcg"]
+    for row in rows.values():  # as good as a retrain that saw the new ratings
+        assert row["realtime_ndcg"] > 0.95 * row["full_retrain_ndcg"]
+    without_prior = measure_realtime_lists(ratings, RankingParams(popularity_prior=0.0), reveals=(1,))
+    assert without_prior["after_ratings"]["1"]["realtime_ndcg"] < rows["1"]["realtime_ndcg"]

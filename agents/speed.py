@@ -1,0 +1,71 @@
+"""The speed layer: right after a batch of ratings is durable, re-rank its users.
+
+A user's list is a function of their ratings and the active version's fixed item side
+(the ranking model scores a history row), so the worker recomputes the top K of every
+user in the batch at once, vectorised, and writes those users' lists as the predictor
+does, marked ``realtime``. A new user is personal after one stored rating. The full
+fan-out after a retrain stays (its lists are ``batch``).
+
+Exactness does not depend on this: a movie rated is excluded at serve time. Effects
+stay exactly-once: a redelivered batch finds the same ratings and rewrites the same
+lists. ``STREAMREC_SPEED_LAYER=false`` turns it off; ``STREAMREC_SPEED_LAYER_MAX_USERS``
+bounds its cost per batch (the users beyond wait for their next rating or retrain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from agents.deps import WorkerDeps
+from infra.repositories import models as models_repo
+from infra.repositories import movies as movies_repo
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
+from ml.errors import ModelIntegrityError
+from ml.serve import suggestion_rows
+from ml.topk import RatedPairs
+from streams.retry import with_retry
+
+log = logging.getLogger(__name__)
+
+
+async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
+    """Rewrite these users' lists from the active version; returns the users written."""
+    settings = deps.settings
+    users = sorted(set(user_ids))
+    if not settings.speed_layer or not users:
+        return 0
+    if len(users) > settings.speed_layer_max_users:
+        deps.metrics.realtime_skipped.inc(len(users) - settings.speed_layer_max_users)
+        users = users[: settings.speed_layer_max_users]
+    pool = await deps.pool()
+
+    async def read() -> tuple[models_repo.ModelVersion | None, list[int], tuple[list[int], list[int]]]:
+        async with pool.acquire() as conn:
+            active = await models_repo.active(conn)
+            if active is None:
+                return None, [], ([], [])
+            return active, await movies_repo.all_ids(conn), await ratings_repo.rated_pairs(conn, users)
+
+    active, catalogue, (rated_users, rated_movies) = await with_retry("reading users to re-rank", read)
+    if active is None:
+        return 0  # no model yet: the cold-start list serves
+    try:
+        bundle = await deps.models.get(active.version_name, active.sha256)
+    except ModelIntegrityError as err:
+        log.error("model %s refused: %s", active.version_name, err.describe())
+        deps.metrics.model_refused.inc()
+        return 0
+    rows = await asyncio.to_thread(suggestion_rows, bundle, users, k=settings.top_k,
+                                   rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue)
+
+    async def write() -> int:
+        async with pool.acquire() as conn:
+            return await suggestions_repo.replace_for_users(conn, users, rows, active.version_name,
+                                                            made_by="realtime")
+
+    await with_retry("writing realtime suggestions", write)
+    deps.metrics.realtime_users.inc(len(users))
+    return len(users)

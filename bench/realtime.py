@@ -1,0 +1,216 @@
+"""realtime: the speed layer, by a real `streamrec worker` with an active model.
+
+On a throw-away database holding most of the synthetic ratings (the history) and a
+version trained on them and activated, three phases on the same data:
+
+1. drain, speed layer off: a backlog of new ratings published first, then a worker
+   with ``STREAMREC_SPEED_LAYER=false`` drains it (events/s, as ``bench ingest``);
+2. drain, speed layer on: another backlog of the same size, a worker with it on;
+3. latency, speed layer on: ratings at a fixed rate for a bounded time; the latency of
+   one is from just before its ``send()`` to the first poll (every 10 ms) that sees its
+   user's list rewritten by the speed layer after that moment (``made_by = 'realtime'``,
+   ``updated_at`` later than the send): re-ranked, not only the rated movie dropped.
+
+And, offline, the quality of realtime lists for users the model never saw, after 1, 3,
+5 and 10 ratings (``ml.foldin.measure_realtime_lists``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+from aiokafka import AIOKafkaProducer
+
+from bench.common import BenchRun, Scale, at_least, at_most, bench_run, percentiles, stopwatch
+from bench.dataload import load_movies, load_ratings
+from bench.ingest import _drain, _messages, _publish_backlog
+from bench.worker import WorkerProcess
+from infra import db
+from infra.repositories import models as models_repo
+from infra.settings import Settings
+from ml.dataset import clean_ratings
+from ml.foldin import measure_realtime_lists
+from ml.model_store import ModelStore
+from ml.params import ranking_params, svd_params
+from ml.synthetic import generate
+from ml.train import SVDParams, train_model
+
+POLL_S = 0.01
+RERANKED = ("SELECT user_id, max(updated_at) FROM suggestions WHERE made_by = 'realtime' "
+            "AND user_id = ANY($1::int[]) GROUP BY user_id")
+
+METHOD = (
+    "A throw-away database with the synthetic movies and 80% of the scale's ratings (the "
+    "history), a version trained on them in-process (the settings' SVD and ranking model) "
+    "stored, recorded and activated; topics of the run's own. Drain: a backlog of new ratings "
+    "(the same count in both phases) is published first, then a `streamrec worker` drains it, "
+    "first with STREAMREC_SPEED_LAYER=false, then (another backlog) with it on; events/s as "
+    "`bench ingest` (polling `retrain_counter.pending`). Latency: ratings at a fixed rate "
+    "(ticks of 10 ms) for a bounded time, from the worker with the speed layer on; latency = "
+    "time from just before `send()` to the first 10 ms poll that sees the user's list rewritten "
+    "by the speed layer (`made_by = 'realtime'`, `updated_at` after the send)."
+)
+
+LIMITS = (
+    "Per ingested batch the speed layer reads the batch's users' ratings and the catalogue, "
+    "scores their history rows against the ranking model's item side (a sparse x dense "
+    "product), takes each user's top K, predicts their ratings with the SVD, and rewrites "
+    "their rows (DELETE + COPY in one transaction): its cost grows with the users in a batch, "
+    "bounded by STREAMREC_SPEED_LAYER_MAX_USERS, and is paid on the worker's one event loop "
+    "thread's schedule (scoring runs in a thread). Latency includes the ingest batch window "
+    "(up to 20 ms) and up to 10 ms of polling resolution."
+)
+
+
+async def _activate_model(bench: BenchRun, history: Any, base: Settings, scale: Scale) -> str:
+    params = svd_params(base)
+    if scale.name == "smoke":
+        params = SVDParams(n_factors=scale.svd_factors, n_epochs=scale.svd_epochs)
+    result = await asyncio.to_thread(train_model, history, params, ranking=ranking_params(base),
+                                     rating_scale=(0.5, 5.0))
+    store = ModelStore(bench.tmp / "models")
+    saved = store.save(result)
+    pool = await db.create_pool(bench.settings)
+    try:
+        async with pool.acquire() as conn:
+            await models_repo.record(conn, version=saved.version, rmse=result.rmse, mae=result.mae,
+                                     n_ratings=result.n_ratings, params=result.metadata(),
+                                     sha256=saved.sha256, path=str(saved.path), ratings_through=None)
+            await models_repo.activate(conn, saved.version)
+    finally:
+        await pool.close()
+    return saved.version
+
+
+async def _latency(settings: Settings, pool: asyncpg.Pool, worker: WorkerProcess,
+                   users: list[int], messages: list[tuple[bytes, bytes]], rate: int) -> dict[str, Any]:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    topic = settings.topic("ratings")
+    sent: list[tuple[int, float, float]] = []  # user, wall clock, perf counter
+    seen: dict[int, float] = {}  # index into sent -> perf counter when seen
+    done = asyncio.Event()
+
+    async def publish() -> float:
+        per_tick = max(1, rate // 100)
+        started = time.perf_counter()
+        futures = []
+        for tick, start in enumerate(range(0, len(messages), per_tick)):
+            delay = started + tick * 0.01 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for user, (key, value) in zip(users[start:start + per_tick], messages[start:start + per_tick],
+                                          strict=True):
+                sent.append((user, time.time(), time.perf_counter()))
+                futures.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*futures)
+        done.set()
+        return time.perf_counter() - started
+
+    async def poll() -> None:
+        grace_until: float | None = None
+        while True:
+            waiting = [i for i in range(len(sent)) if i not in seen]
+            if waiting:
+                rows = await pool.fetch(RERANKED, sorted({sent[i][0] for i in waiting}))
+                now = time.perf_counter()
+                written = {row[0]: row[1].timestamp() for row in rows}
+                for i in waiting:
+                    user, wall, _ = sent[i]
+                    if written.get(user, 0.0) >= wall:
+                        seen[i] = now
+            if done.is_set():
+                if len(seen) == len(sent):
+                    return
+                grace_until = grace_until or time.monotonic() + 15.0
+                if time.monotonic() > grace_until:
+                    return
+            worker.check_alive()
+            await asyncio.sleep(POLL_S)
+
+    try:
+        publish_s, _ = await asyncio.gather(publish(), poll())
+    finally:
+        await producer.stop()
+    latencies = [(seen[i] - sent[i][2]) * 1000 for i in seen]
+    return {"latency_rate": rate, "latency_events": len(sent), "latency_publish_s": publish_s,
+            "latency_achieved_rate": len(sent) / publish_s, "latency_unseen": len(sent) - len(seen),
+            "latency_ms": percentiles(latencies),
+            "latencies_ms": sorted(round(x, 2) for x in latencies)[:: max(1, len(latencies) // 2000)]}
+
+
+async def _drain_with(bench: BenchRun, pool: asyncpg.Pool, messages: list[tuple[bytes, bytes]],
+                      speed_layer: bool, log: str) -> tuple[dict[str, Any], WorkerProcess]:
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE retrain_counter SET pending = 0")
+    await _publish_backlog(bench.settings, messages)
+    worker = WorkerProcess(bench.worker_env(STREAMREC_SPEED_LAYER=str(speed_layer).lower()), bench.tmp / log)
+    worker.start()
+    try:
+        drained = await _drain(pool, worker, len(messages), None, timeout_s=90 + len(messages) / 1000)
+    except BaseException:
+        print(worker.output()[-3000:])
+        worker.stop()
+        raise
+    return drained, worker
+
+
+async def run(base: Settings, scale: Scale) -> dict[str, Any]:
+    data = generate(scale.n_users, scale.n_movies, scale.n_ratings, seed=1)
+    order = np.random.default_rng(1).permutation(len(data.ratings))
+    n_backlog = min(scale.ingest_events, len(order) // 12)
+    n_live = min(int(scale.latency_rate * scale.latency_seconds), len(order) // 25)
+    cut = len(order) - 2 * n_backlog - n_live
+    history = clean_ratings(data.ratings.iloc[order[:cut]])
+    now = datetime.now(UTC)  # new ratings are newer than the history, so they win
+    off_msgs = _messages(data.ratings.iloc[order[cut:cut + n_backlog]], rated_at=now)
+    on_msgs = _messages(data.ratings.iloc[order[cut + n_backlog:cut + 2 * n_backlog]], rated_at=now)
+    live = data.ratings.iloc[order[cut + 2 * n_backlog:]]
+    live_msgs = _messages(live, rated_at=now)
+    async with bench_run(base, "realtime", topics=True) as bench:
+        pool = await db.create_pool(bench.settings)
+        try:
+            async with pool.acquire() as conn:
+                await load_movies(conn, data)
+                await load_ratings(conn, history)
+            with stopwatch() as t_model:
+                version = await _activate_model(bench, history, base, scale)
+            print(f"realtime: {len(history):,} ratings loaded, version {version} active "
+                  f"({t_model[0]:.1f} s)")
+            off, worker = await _drain_with(bench, pool, off_msgs, False, "worker-off.log")
+            worker.stop()
+            print(f"realtime: speed layer off: {off['events_per_s']:,.0f} events/s")
+            on, worker = await _drain_with(bench, pool, on_msgs, True, "worker-on.log")
+            print(f"realtime: speed layer on: {on['events_per_s']:,.0f} events/s")
+            try:
+                await asyncio.sleep(1.0)
+                latency = await _latency(bench.settings, pool, worker, live["user_id"].tolist(), live_msgs,
+                                         scale.latency_rate)
+                worker.sample_once()
+            finally:
+                worker.stop()
+            print(f"realtime: publish → list re-ranked at {scale.latency_rate}/s: {latency['latency_ms']}")
+        finally:
+            await pool.close()
+    quality = await asyncio.to_thread(measure_realtime_lists, data.ratings, ranking_params(base))
+    for n, row in quality["after_ratings"].items():
+        print(f"realtime: after {n} rating(s): NDCG@10 {row['realtime_ndcg']:.4f} (popularity "
+              f"{row['popular_ndcg']:.4f}, full retrain {row['full_retrain_ndcg']:.4f})")
+    ratio = on["events_per_s"] / max(off["events_per_s"], 1e-9)
+    targets = [
+        at_most(f"p99 publish → list re-ranked at {scale.latency_rate:,}/s", latency["latency_ms"]["p99"],
+                100, "ms"),
+        at_least("ingest with the speed layer on (backlog drain)", on["events_per_s"], 10_000, "events/s"),
+    ]
+    return {
+        "method": METHOD, "limits": LIMITS, "backlog_events": n_backlog,
+        "events_per_s_off": off["events_per_s"], "events_per_s_on": on["events_per_s"],
+        "on_off_ratio": ratio, **latency, **worker.memory(), "realtime_quality": quality,
+        "targets": [t.as_dict() for t in targets],
+    }
