@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -39,6 +40,37 @@ class ModelCache:
         return self._loaded[key]
 
 
+class DirtyUsers:
+    """Users whose ratings were stored since the speed layer last re-ranked them.
+
+    Ingest marks them and goes on; the speed layer's task takes them in rounds, so a
+    user who rated five times meanwhile is re-ranked once, and ingest never waits for it.
+    Kept in memory: after a crash the lists of users still marked wait for their next
+    rating or retrain (they stay exact: rated movies are excluded at serve time)."""
+
+    def __init__(self) -> None:
+        self._users: set[int] = set()
+        self._marked = asyncio.Event()
+
+    def mark(self, user_ids: Iterable[int]) -> None:
+        before = len(self._users)
+        self._users.update(user_ids)
+        if len(self._users) > before:
+            self._marked.set()
+
+    async def take(self, most: int) -> list[int]:
+        """Up to ``most`` marked users (lowest ids first), waiting until there is one."""
+        while not self._users:
+            self._marked.clear()
+            await self._marked.wait()
+        taken = sorted(self._users)[:most]
+        self._users.difference_update(taken)
+        return taken
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+
 @dataclass
 class WorkerDeps:
     settings: Settings
@@ -48,6 +80,7 @@ class WorkerDeps:
     _executor: ProcessPoolExecutor | None = field(default=None, init=False)
     models: ModelCache = field(init=False)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics, init=False)
+    dirty_users: DirtyUsers = field(default_factory=DirtyUsers, init=False)
 
     def __post_init__(self) -> None:
         self.models = ModelCache(ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep))

@@ -1,4 +1,5 @@
-"""The fan-out agent: an activated model becomes one prediction job per batch of users."""
+"""The fan-out agent: an activated model becomes one prediction job per batch of users,
+and its ranking model's item side the similar movies of every movie."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import faust
 
 from agents.decoding import decode
 from agents.deps import WorkerDeps
+from infra.repositories import catalogue as catalogue_repo
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
+from ml.errors import ModelIntegrityError
+from ml.ranking import similar_movies
 from schemas.events import ModelPublished, PredictionJob
 from streams.retry import with_retry
 
@@ -47,6 +51,7 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
         log.warning("model %s announced as activated, but the active model is %s: no jobs",
                     published.version[:80], active)
         return 0
+    await write_similar(deps, published.version)
 
     async def users() -> list[int]:
         async with pool.acquire() as conn:
@@ -65,6 +70,35 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
     log.info("model %s: %d prediction job(s) for %d user(s)", published.version, len(jobs),
              sum(len(job.user_ids) for job in jobs))
     return len(jobs)
+
+
+SIMILAR_PER_MOVIE = 20
+
+
+async def write_similar(deps: WorkerDeps, version: str) -> int:
+    """The similar movies of every movie the version's ranking model knows; a version
+    without one (or whose artifact is refused) leaves the table as it is."""
+    pool = await deps.pool()
+    async with pool.acquire() as conn:
+        row = await with_retry("reading the active model", lambda: models_repo.active(conn))
+    if row is None or row.version_name != version:
+        return 0
+    try:
+        bundle = await deps.models.get(row.version_name, row.sha256)
+    except ModelIntegrityError as err:
+        log.error("model %s refused: %s", version, err.describe())
+        deps.metrics.model_refused.inc()
+        return 0
+    if bundle.ranking is None:
+        return 0
+    movies, similar, scores = await asyncio.to_thread(similar_movies, bundle.ranking, SIMILAR_PER_MOVIE)
+
+    async def write() -> int:
+        async with pool.acquire() as conn:
+            return await catalogue_repo.replace_similar(conn, movies.tolist(), similar.tolist(),
+                                                        scores.tolist(), version)
+
+    return await with_retry("writing similar movies", write)
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:

@@ -34,9 +34,6 @@ class WorkerMetrics:
             ["topic", "reason"], registry=r)
         self.realtime_users = Counter(
             "streamrec_worker_realtime_users", "Users whose list the speed layer re-ranked.", registry=r)
-        self.realtime_skipped = Counter(
-            "streamrec_worker_realtime_skipped",
-            "Users of a batch beyond STREAMREC_SPEED_LAYER_MAX_USERS, not re-ranked.", registry=r)
         self.jobs_dropped = Counter(
             "streamrec_worker_prediction_jobs_dropped",
             "Prediction jobs dropped because their model is no longer active.", registry=r)

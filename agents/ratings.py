@@ -23,7 +23,6 @@ import faust
 
 from agents.deps import WorkerDeps
 from agents.outbox import flush_retrain_outbox
-from agents.speed import rerank
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from schemas.events import RatingEvent
@@ -140,15 +139,11 @@ async def _send_dead_letters(deps: WorkerDeps, rejected: list[Rejected]) -> None
         await with_retry("dead-lettering events", send_all)
 
 
-async def _rerank_stored(deps: WorkerDeps, accepted: list[Accepted], refused: list[Rejected]) -> None:
-    """The speed layer, for the users whose ratings were stored. Their ratings are durable
-    already, so a failure here costs freshness, never the batch: it is logged, and the
-    lists wait for the next rating or retrain."""
-    refused_ids = {id(message) for message, _ in refused}
-    try:
-        await rerank(deps, (event.user_id for message, event in accepted if id(message) not in refused_ids))
-    except Exception:
-        log.exception("the speed layer failed for a batch; its users keep their lists")
+def _mark_stored(deps: WorkerDeps, accepted: list[Accepted], refused: list[Rejected]) -> None:
+    """Hand the users whose ratings were stored to the speed layer (:mod:`agents.speed`)."""
+    if deps.settings.speed_layer:
+        refused_ids = {id(message) for message, _ in refused}
+        deps.dirty_users.mark(event.user_id for message, event in accepted if id(message) not in refused_ids)
 
 
 async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> BatchOutcome:
@@ -161,7 +156,7 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     stored, crossed, refused = await _store(deps, accepted) if accepted else (0, False, [])
     rejected += refused
     if accepted:
-        await _rerank_stored(deps, accepted, refused)
+        _mark_stored(deps, accepted, refused)
     await _send_dead_letters(deps, rejected)
     if crossed:
         await flush_retrain_outbox(deps)

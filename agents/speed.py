@@ -1,15 +1,17 @@
-"""The speed layer: right after a batch of ratings is durable, re-rank its users.
+"""The speed layer: once a batch of ratings is durable, re-rank its users.
 
 A user's list is a function of their ratings and the active version's fixed item side
-(the ranking model scores a history row), so the worker recomputes the top K of every
-user in the batch at once, vectorised, and writes those users' lists as the predictor
-does, marked ``realtime``. A new user is personal after one stored rating. The full
-fan-out after a retrain stays (its lists are ``batch``).
+(the ranking model scores a history row), so the worker recomputes the top K of the
+users whose ratings were stored, many at once, vectorised, and writes their lists as
+the predictor does, marked ``realtime``. A new user is personal after one stored rating.
+The full fan-out after a retrain stays (its lists are ``batch``).
 
-Exactness does not depend on this: a movie rated is excluded at serve time. Effects
-stay exactly-once: a redelivered batch finds the same ratings and rewrites the same
-lists. ``STREAMREC_SPEED_LAYER=false`` turns it off; ``STREAMREC_SPEED_LAYER_MAX_USERS``
-bounds its cost per batch (the users beyond wait for their next rating or retrain).
+Ingest only marks the users (:class:`agents.deps.DirtyUsers`); a task of the worker
+re-ranks them in rounds of at most ``STREAMREC_SPEED_LAYER_MAX_USERS``, so ingest never
+waits for scoring, and a user who rated several times meanwhile is re-ranked once.
+Exactness does not depend on this: a movie rated is excluded at serve time. A
+redelivered batch finds the same ratings and rewrites the same lists.
+``STREAMREC_SPEED_LAYER=false`` turns it off.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+
+import faust
 
 from agents.deps import WorkerDeps
 from infra.repositories import models as models_repo
@@ -35,11 +39,8 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
     """Rewrite these users' lists from the active version; returns the users written."""
     settings = deps.settings
     users = sorted(set(user_ids))
-    if not settings.speed_layer or not users:
+    if not users:
         return 0
-    if len(users) > settings.speed_layer_max_users:
-        deps.metrics.realtime_skipped.inc(len(users) - settings.speed_layer_max_users)
-        users = users[: settings.speed_layer_max_users]
     pool = await deps.pool()
 
     async def read() -> tuple[models_repo.ModelVersion | None, list[int], tuple[list[int], list[int]]]:
@@ -69,3 +70,19 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
     await with_retry("writing realtime suggestions", write)
     deps.metrics.realtime_users.inc(len(users))
     return len(users)
+
+
+def register(app: faust.App, deps: WorkerDeps) -> None:
+    """The speed layer's task: re-rank the marked users, round after round."""
+    if not deps.settings.speed_layer:
+        return
+
+    async def speed_layer() -> None:
+        while True:
+            users = await deps.dirty_users.take(deps.settings.speed_layer_max_users)
+            try:
+                await rerank(deps, users)
+            except Exception:  # a bug here costs freshness, never ingest
+                log.exception("the speed layer failed for %d user(s); they keep their lists", len(users))
+
+    app.task(speed_layer)

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from api import errors, openapi, page
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, health, ratings, suggestions
+from api.routes import admin, health, movies, ratings, suggestions
 from api.services import Services
 from infra.settings import Settings, load_settings
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *suggestions.routes,
+            *movies.routes,
             *ratings.routes,
             *admin.routes,
             *health.routes,

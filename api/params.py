@@ -42,6 +42,16 @@ def query_int(params: QueryParams, name: str, *, low: int, high: int, default: i
     return int(raw)
 
 
+def path_id(request: Request, name: str) -> int:
+    """The id in the path parameter ``name`` (1 .. 2**31-1, plain digits); 400 when bad."""
+    raw = str(request.path_params.get(name, ""))
+    if not _DIGITS.fullmatch(raw) or not 0 < int(raw) <= MAX_ID:
+        shown = raw if len(raw) <= 32 else raw[:32] + "…"
+        raise ApiError(400, "invalid_parameter",
+                       f"{name} must be an integer between 1 and {MAX_ID}, got {shown!r}", parameter=name)
+    return int(raw)
+
+
 def user_id_param(params: QueryParams) -> int:
     return query_int(params, "user_id", low=1, high=MAX_ID)
 

@@ -86,7 +86,8 @@ class Settings(BaseSettings):
         True, description="Re-rank the users of each ingested batch at once (their lists "
         "are marked realtime); false: lists change only at the next retrain.")
     speed_layer_max_users: int = Field(
-        500, ge=1, description="Most users the speed layer re-ranks per ingested batch.")
+        500, ge=1, description="Most users the speed layer re-ranks in one round (the rest "
+        "wait for the next round): bounds one round's memory and write.")
     prediction_batch_size: int = Field(500, ge=1, description="Users per prediction job.")
 
     # --- Retraining ------------------------------------------------------------------

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from ml.scoring import F64, I64, as_ids
-from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_top_k
+from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_top_k, top_k_rows
 
 Kind = Literal["auto", "ease", "puresvd"]
 F32 = npt.NDArray[np.float32]
@@ -81,7 +81,13 @@ class RankingModel:
 
     def scores(self, history: sp.csr_matrix) -> F64:
         """Scores of every known movie for each history row (users x movies)."""
-        out = history @ self.weights if self.kind == "ease" else (history @ self.weights) @ self.weights.T
+        if self.kind == "ease":
+            # A dense product: BLAS on every core, without the GIL (the speed layer scores
+            # beside the worker's event loop), and faster than scipy's sparse one at this
+            # density (measured 74 vs 132 ms for 500 users x 3,706 movies).
+            out = history.toarray() @ self.weights
+        else:
+            out = (history @ self.weights) @ self.weights.T
         scores = np.asarray(out, dtype=np.float64)
         if self.popularity is not None and self.params.popularity_prior:
             lengths = np.maximum(np.asarray(history.getnnz(axis=1), dtype=np.float64), 1.0)
@@ -197,3 +203,27 @@ def rank(
         return out
 
     return rank_top_k(block, user_ids, movies, k=k, rated=rated, chunk_size=chunk_size)
+
+
+def similar_movies(model: RankingModel, k: int, *, chunk: int = 1024) -> tuple[I64, I64, F64]:
+    """Each known movie's ``k`` most similar others by the model's item side, best first:
+    EASE's weight from one movie to another (the score a history of that one movie gives
+    it), PureSVD's cosine of the movies' factor rows. Flat (movie, similar, score) columns."""
+    n = len(model.movie_ids)
+    k = min(k, n - 1)
+    if k < 1:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), np.zeros(0, dtype=np.float64)
+    if model.kind == "puresvd":
+        norms = np.linalg.norm(model.weights, axis=1, keepdims=True)
+        unit = model.weights / np.maximum(norms, 1e-12)
+    out_m, out_s, out_v = [], [], []
+    for start in range(0, n, chunk):
+        rows = np.arange(start, min(start + chunk, n))
+        block = (model.weights[rows] if model.kind == "ease" else unit[rows] @ unit.T).astype(np.float64)
+        block[np.arange(len(rows)), rows] = -np.inf  # a movie is not similar to itself
+        idx, vals = top_k_rows(block, k)
+        out_m.append(np.repeat(model.movie_ids[rows], k))
+        out_s.append(model.movie_ids[idx.reshape(-1)])
+        out_v.append(vals.reshape(-1))
+    return np.concatenate(out_m), np.concatenate(out_s), np.concatenate(out_v)

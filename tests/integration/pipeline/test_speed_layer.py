@@ -43,6 +43,11 @@ async def test_a_rating_reranks_its_user_and_a_new_user_is_personal_at_once(pipe
         pipeline, "SELECT count(DISTINCT user_id) FROM suggestions WHERE made_by = 'batch'", users),
         timeout_s=120)
 
+    # The activation wrote every movie's similar movies from the ranking model.
+    version = await pipeline.pool.fetchval("SELECT version_name FROM model_versions WHERE is_active")
+    assert await pipeline.scalar(
+        "SELECT count(DISTINCT movie_id) FROM similar_movies WHERE model_version = $1", version) > 0
+
     # An existing user rates the movie at the top of their list: the list is re-ranked.
     user = int(await pipeline.pool.fetchval("SELECT min(user_id) FROM suggestions"))
     before = await _list(pipeline, user)

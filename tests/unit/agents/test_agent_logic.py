@@ -1,8 +1,10 @@
 """Pure parts of the agents and the dead-letter policy."""
 
+import asyncio
 import base64
 from datetime import UTC, datetime
 
+from agents.deps import DirtyUsers
 from agents.fanout import split_jobs
 from ml.gate import SplitScores, Tolerances, decide
 from schemas.events import DeadLetter
@@ -55,3 +57,17 @@ def test_dead_letter_keeps_the_original_bytes_and_where_they_came_from() -> None
 def test_a_message_without_key_is_dead_lettered_without_one() -> None:
     message = RawMessage(key=None, value=b"{}", origin=Origin("t", 0, 0, None))
     assert original_bytes(dead_letter(message, Invalid(Reason.MISSING_FIELD, "x"))) == (None, b"{}")
+
+
+async def test_marked_users_are_taken_once_in_rounds() -> None:
+    dirty = DirtyUsers()
+    dirty.mark([5, 3, 5, 9])
+    dirty.mark([3, 1])  # a user marked twice is re-ranked once
+    assert await dirty.take(3) == [1, 3, 5]
+    assert await dirty.take(3) == [9]
+    waiting = asyncio.ensure_future(dirty.take(10))
+    await asyncio.sleep(0.01)
+    assert not waiting.done(), "take waits for a marked user"
+    dirty.mark([7])
+    assert await asyncio.wait_for(waiting, 1.0) == [7]
+    assert len(dirty) == 0

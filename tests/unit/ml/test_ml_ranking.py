@@ -10,7 +10,7 @@ from ml.dataset import clean_ratings, in_test_part, pair_split
 from ml.foldin import measure_realtime_lists
 from ml.gate import SplitScores, Tolerances, decide, score_split
 from ml.metrics import ranking_metrics
-from ml.ranking import RankingModel, RankingParams, fit_ranking, interactions, rank
+from ml.ranking import RankingModel, RankingParams, fit_ranking, interactions, rank, similar_movies
 from ml.synthetic import generate
 from ml.topk import RatedPairs, TopK
 
@@ -117,3 +117,16 @@ def test_realtime_lists_beat_popularity_from_the_first_rating() -> None:
         assert row["realtime_ndcg"] > 0.95 * row["full_retrain_ndcg"]
     without_prior = measure_realtime_lists(ratings, RankingParams(popularity_prior=0.0), reveals=(1,))
     assert without_prior["after_ratings"]["1"]["realtime_ndcg"] < rows["1"]["realtime_ndcg"]
+
+
+@pytest.mark.parametrize("kind", ["ease", "puresvd"])
+def test_similar_movies_exclude_the_movie_itself_and_come_best_first(
+    ratings: pd.DataFrame, kind: str
+) -> None:
+    model = fit_ranking(ratings, RankingParams(kind=kind, factors=8))  # type: ignore[arg-type]
+    movies, similar, scores = similar_movies(model, 5)
+    assert len(movies) == 5 * len(model.movie_ids)
+    assert not np.any(movies == similar)
+    for movie in model.movie_ids[:10]:
+        mine = scores[movies == movie]
+        assert len(mine) == 5 and np.all(np.diff(mine) <= 0)

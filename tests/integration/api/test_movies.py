@@ -1,0 +1,46 @@
+"""GET /api/movies/{id}/similar and GET /api/popular on a seeded database."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+
+from tests.integration.api.support import add_movies
+
+
+async def _seed(pool: asyncpg.Pool) -> None:
+    await add_movies(pool, [(1, "One", 10.0), (2, "Two", 30.0), (3, "Three", 20.0), (4, "Four", 30.0)])
+    await pool.executemany(
+        "INSERT INTO similar_movies (movie_id, similar_id, score, model_version) VALUES ($1, $2, $3, 'v9')",
+        [(1, 2, 0.5), (1, 3, 0.9), (1, 4, 0.5), (2, 1, 0.1)])
+
+
+async def test_similar_movies_best_first_and_unknown_ones_404(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    await _seed(pool)
+    body = (await client.get("/api/movies/1/similar")).json()
+    assert (body["movie_id"], body["model_version"]) == (1, "v9")
+    assert [m["id"] for m in body["similar"]] == [3, 2, 4]  # score desc, ties by id
+    assert body["similar"][0] == {"id": 3, "title": "Three", "overview": "About Three.", "score": 0.9}
+    one = (await client.get("/api/movies/1/similar", params={"limit": 1})).json()
+    assert [m["id"] for m in one["similar"]] == [3]
+    empty = (await client.get("/api/movies/3/similar")).json()
+    assert (empty["similar"], empty["model_version"]) == ([], None)  # known, nothing similar yet
+    missing = await client.get("/api/movies/99/similar")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_movie"
+    for bad in ("abc", "0", "99999999999", "-1"):
+        answer = await client.get(f"/api/movies/{bad}/similar")
+        assert answer.status_code == 400 and "error" in answer.json(), bad
+
+
+async def test_popular_pages_through_the_chart(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    await _seed(pool)
+    first = (await client.get("/api/popular", params={"limit": 2})).json()
+    assert (first["limit"], first["offset"]) == (2, 0)
+    assert [m["id"] for m in first["movies"]] == [2, 4]  # popularity desc, ties by id
+    assert first["movies"][0]["score"] == 30.0
+    second = (await client.get("/api/popular", params={"limit": 2, "offset": 2})).json()
+    assert [m["id"] for m in second["movies"]] == [3, 1]
+    assert (await client.get("/api/popular", params={"offset": 10})).json()["movies"] == []
+    assert (await client.get("/api/popular", params={"offset": -1})).status_code == 400
