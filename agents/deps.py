@@ -13,7 +13,9 @@ import asyncpg
 
 from agents.metrics import WorkerMetrics
 from infra.db import create_pool
+from infra.repositories.models import ModelVersion
 from infra.settings import Settings
+from ml.errors import ModelIntegrityError
 from ml.model_store import ModelBundle, ModelStore
 from ml.train import training_executor
 from streams.app import Topics
@@ -84,6 +86,16 @@ class WorkerDeps:
 
     def __post_init__(self) -> None:
         self.models = ModelCache(ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep))
+
+    async def bundle_of(self, version: ModelVersion) -> ModelBundle | None:
+        """The version's models, or None (logged and counted) when its artifact is
+        missing, truncated or altered: nothing refused is ever used."""
+        try:
+            return await self.models.get(version.version_name, version.sha256)
+        except ModelIntegrityError as err:
+            log.error("model %s refused: %s", version.version_name, err.describe())
+            self.metrics.model_refused.inc()
+            return None
 
     async def pool(self) -> asyncpg.Pool:
         """The process's pool; waits (with backoff) while Postgres is unreachable."""

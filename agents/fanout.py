@@ -15,7 +15,6 @@ from agents.deps import WorkerDeps
 from infra.repositories import catalogue as catalogue_repo
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
-from ml.errors import ModelIntegrityError
 from ml.ranking import similar_movies
 from schemas.events import ModelPublished, PredictionJob
 from streams.retry import with_retry
@@ -83,13 +82,8 @@ async def write_similar(deps: WorkerDeps, version: str) -> int:
         row = await with_retry("reading the active model", lambda: models_repo.active(conn))
     if row is None or row.version_name != version:
         return 0
-    try:
-        bundle = await deps.models.get(row.version_name, row.sha256)
-    except ModelIntegrityError as err:
-        log.error("model %s refused: %s", version, err.describe())
-        deps.metrics.model_refused.inc()
-        return 0
-    if bundle.ranking is None:
+    bundle = await deps.bundle_of(row)
+    if bundle is None or bundle.ranking is None:
         return 0
     movies, similar, scores = await asyncio.to_thread(similar_movies, bundle.ranking, SIMILAR_PER_MOVIE)
 

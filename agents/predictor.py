@@ -17,7 +17,6 @@ from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
-from ml.errors import ModelIntegrityError
 from ml.serve import suggestion_rows
 from ml.topk import RatedPairs
 from schemas.events import PredictionJob
@@ -43,11 +42,8 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
                  active.version_name if active else None)
         deps.metrics.jobs_dropped.inc()
         return 0
-    try:
-        bundle = await deps.models.get(active.version_name, active.sha256)
-    except ModelIntegrityError as err:
-        log.error("model %s refused: %s", active.version_name, err.describe())
-        deps.metrics.model_refused.inc()
+    bundle = await deps.bundle_of(active)
+    if bundle is None:
         return 0
     rows = await asyncio.to_thread(
         suggestion_rows, bundle, job.user_ids, k=deps.settings.top_k,

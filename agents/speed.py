@@ -27,7 +27,6 @@ from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
-from ml.errors import ModelIntegrityError
 from ml.serve import suggestion_rows
 from ml.topk import RatedPairs
 from streams.retry import with_retry
@@ -53,11 +52,8 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
     active, catalogue, (rated_users, rated_movies) = await with_retry("reading users to re-rank", read)
     if active is None:
         return 0  # no model yet: the cold-start list serves
-    try:
-        bundle = await deps.models.get(active.version_name, active.sha256)
-    except ModelIntegrityError as err:
-        log.error("model %s refused: %s", active.version_name, err.describe())
-        deps.metrics.model_refused.inc()
+    bundle = await deps.bundle_of(active)
+    if bundle is None:
         return 0
     rows = await asyncio.to_thread(suggestion_rows, bundle, users, k=settings.top_k,
                                    rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue)

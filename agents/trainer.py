@@ -39,11 +39,9 @@ async def _active_held_out(deps: WorkerDeps, active: models_repo.ModelVersion | 
     them, or its artifact is unreadable: then its recorded figures are compared)."""
     if active is None:
         return None
-    try:
-        bundle = await deps.models.get(active.version_name, active.sha256)
-    except ModelIntegrityError as err:
-        log.warning("the active model's artifact is refused (%s); comparing with its recorded "
-                    "figures", err.message)
+    bundle = await deps.bundle_of(active)
+    if bundle is None:
+        log.warning("comparing the candidate with the active model's recorded figures")
         return None
     return bundle.held_out
 
