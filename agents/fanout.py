@@ -40,17 +40,16 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
         return 0
     pool = await deps.pool()
 
-    async def active_version() -> str | None:
+    async def active_version() -> models_repo.ModelVersion | None:
         async with pool.acquire() as conn:
-            active = await models_repo.active(conn)
-        return active.version_name if active else None
+            return await models_repo.active(conn)
 
     active = await with_retry("reading the active model", active_version)
-    if active != published.version:
+    if active is None or active.version_name != published.version:
         log.warning("model %s announced as activated, but the active model is %s: no jobs",
-                    published.version[:80], active)
+                    published.version[:80], active.version_name if active else None)
         return 0
-    await write_similar(deps, published.version)
+    await write_similar(deps, active)
 
     async def users() -> list[int]:
         async with pool.acquire() as conn:
@@ -74,23 +73,19 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
 SIMILAR_PER_MOVIE = 20
 
 
-async def write_similar(deps: WorkerDeps, version: str) -> int:
+async def write_similar(deps: WorkerDeps, version: models_repo.ModelVersion) -> int:
     """The similar movies of every movie the version's ranking model knows; a version
     without one (or whose artifact is refused) leaves the table as it is."""
-    pool = await deps.pool()
-    async with pool.acquire() as conn:
-        row = await with_retry("reading the active model", lambda: models_repo.active(conn))
-    if row is None or row.version_name != version:
-        return 0
-    bundle = await deps.bundle_of(row)
+    bundle = await deps.bundle_of(version)
     if bundle is None or bundle.ranking is None:
         return 0
+    pool = await deps.pool()
     movies, similar, scores = await asyncio.to_thread(similar_movies, bundle.ranking, SIMILAR_PER_MOVIE)
 
     async def write() -> int:
         async with pool.acquire() as conn:
             return await catalogue_repo.replace_similar(conn, movies.tolist(), similar.tolist(),
-                                                        scores.tolist(), version)
+                                                        scores.tolist(), version.version_name)
 
     return await with_retry("writing similar movies", write)
 

@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 from aiokafka import AIOKafkaProducer
 
-from bench.common import BenchRun, Scale, at_least, at_most, bench_run, percentiles, stopwatch
+from bench.common import BenchRun, Scale, at_least, at_most, bench_run, stopwatch
 from bench.dataload import load_movies
+from bench.paced import PacedRun, publish_paced
 from bench.profiling import SpyRecorder
 from bench.worker import WorkerProcess
 from infra import db
@@ -78,7 +79,7 @@ LIMITS = (
 )
 
 
-def _messages(frame: pd.DataFrame, rated_at: datetime | None = None) -> list[tuple[bytes, bytes]]:
+def encode_ratings(frame: pd.DataFrame, rated_at: datetime | None = None) -> list[tuple[bytes, bytes]]:
     ids = np.random.default_rng().integers(0, 2**63, (len(frame), 2)).tolist()
     out = []
     for (a, b), user, movie, rating, at in zip(
@@ -91,7 +92,7 @@ def _messages(frame: pd.DataFrame, rated_at: datetime | None = None) -> list[tup
     return out
 
 
-async def _publish_backlog(settings: Settings, messages: list[tuple[bytes, bytes]]) -> float:
+async def publish_backlog(settings: Settings, messages: list[tuple[bytes, bytes]]) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 linger_ms=20, max_batch_size=1 << 20, max_request_size=8 << 20)
     await producer.start()
@@ -107,7 +108,7 @@ async def _publish_backlog(settings: Settings, messages: list[tuple[bytes, bytes
         await producer.stop()
 
 
-async def _drain(pool: asyncpg.Pool, worker: WorkerProcess, n: int, spy_path: Any,
+async def drain_backlog(pool: asyncpg.Pool, worker: WorkerProcess, n: int, spy_path: Any,
                  timeout_s: float) -> dict[str, Any]:
     progress: list[list[float]] = []
     first: tuple[float, int] | None = None
@@ -146,66 +147,16 @@ async def _drain(pool: asyncpg.Pool, worker: WorkerProcess, n: int, spy_path: An
 async def _latency(settings: Settings, pool: asyncpg.Pool, worker: WorkerProcess,
                    pairs: list[tuple[int, int]], messages: list[tuple[bytes, bytes]],
                    rate: int) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    topic = settings.topic("ratings")
-    sent: dict[tuple[int, int], float] = {}
-    seen: dict[tuple[int, int], float] = {}
-    done = asyncio.Event()
+    async def did_rate_set(waiting: list[int], run: PacedRun) -> list[int]:
+        rows = await pool.fetch(_SEEN, [pairs[i][0] for i in waiting], [pairs[i][1] for i in waiting])
+        marked = {(row[0], row[1]) for row in rows}
+        return [i for i in waiting if pairs[i] in marked]
 
-    async def publish() -> float:
-        per_tick = max(1, rate // 100)
-        started = time.perf_counter()
-        futures = []
-        for tick, start in enumerate(range(0, len(messages), per_tick)):
-            delay = started + tick * 0.01 - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            for pair, (key, value) in zip(pairs[start : start + per_tick],
-                                          messages[start : start + per_tick], strict=True):
-                sent[pair] = time.perf_counter()
-                futures.append(await producer.send(topic, value, key=key))
-        await asyncio.gather(*futures)
-        done.set()
-        return time.perf_counter() - started
-
-    async def poll() -> None:
-        grace_until: float | None = None
-        while True:
-            waiting = [p for p in sent if p not in seen]
-            if waiting:
-                rows = await pool.fetch(_SEEN, [p[0] for p in waiting], [p[1] for p in waiting])
-                now = time.perf_counter()
-                for row in rows:
-                    seen.setdefault((row[0], row[1]), now)
-            if done.is_set():
-                if len(seen) == len(sent):
-                    return
-                grace_until = grace_until or time.monotonic() + 15.0
-                if time.monotonic() > grace_until:
-                    return
-            worker.check_alive()
-            await asyncio.sleep(POLL_LATENCY_S)
-
-    try:
-        publish_s, _ = await asyncio.gather(publish(), poll())
-    finally:
-        await producer.stop()
-    latencies = [(seen[p] - sent[p]) * 1000 for p in sent if p in seen]
-    first_send = min(sent.values(), default=0.0)
-    over_time = sorted([round(sent[p] - first_send, 3), round((seen[p] - sent[p]) * 1000, 1)]
-                       for p in sent if p in seen)
-    return {
-        "latency_rate": rate,
-        "latency_events": len(sent),
-        "latency_publish_s": publish_s,
-        "latency_achieved_rate": len(sent) / publish_s,
-        "latency_unseen": len(sent) - len(seen),
-        "latency_ms": percentiles(latencies),
-        "latencies_ms": sorted(round(x, 2) for x in latencies)[:: max(1, len(latencies) // 2000)],
-        "latency_over_time": over_time[:: max(1, len(over_time) // 1500)],
-    }
+    run = await publish_paced(settings, worker, messages, rate, did_rate_set, POLL_LATENCY_S)
+    first_send = min(run.sent_perf, default=0.0)
+    over_time = sorted([round(run.sent_perf[i] - first_send, 3), round((seen - run.sent_perf[i]) * 1000, 1)]
+                       for i, seen in run.seen.items())
+    return {**run.summary(rate), "latency_over_time": over_time[:: max(1, len(over_time) // 1500)]}
 
 
 async def run(base: Settings, scale: Scale, *, events: int | None = None,
@@ -217,8 +168,8 @@ async def run(base: Settings, scale: Scale, *, events: int | None = None,
     backlog = data.ratings.iloc[order[:n]]
     live = data.ratings.iloc[order[n:]]
     with stopwatch() as t_encode:
-        backlog_messages = _messages(backlog)
-        live_messages = _messages(live, rated_at=datetime.now(UTC))
+        backlog_messages = encode_ratings(backlog)
+        live_messages = encode_ratings(live, rated_at=datetime.now(UTC))
     print(f"ingest: {n:,} + {n_latency:,} ratings encoded in {t_encode[0]:.1f} s")
     async with bench_run(base, "ingest", topics=True) as bench:
         result = await _measure(bench, data, backlog_messages, live, live_messages, scale, spy)
@@ -244,11 +195,11 @@ async def _measure(bench: BenchRun, data: SyntheticData, backlog: list[tuple[byt
             await load_movies(conn, data)
             await suggestions_repo.replace_for_users(
                 conn, sorted({u for u, _ in pairs}), [(u, m, 3.0) for u, m in pairs], "bench-v0")
-        publish_s = await _publish_backlog(settings, backlog)
+        publish_s = await publish_backlog(settings, backlog)
         print(f"ingest: {len(backlog):,} ratings published in {publish_s:.1f} s "
               f"({len(backlog) / publish_s:,.0f}/s); starting the worker")
         worker.start()
-        drained = await _drain(pool, worker, len(backlog), bench.tmp / "spy.txt" if spy else None,
+        drained = await drain_backlog(pool, worker, len(backlog), bench.tmp / "spy.txt" if spy else None,
                                timeout_s=90 + len(backlog) / 1000)
         print(f"ingest: backlog drained at {drained['events_per_s']:,.0f} events/s")
         await asyncio.sleep(1.0)  # let the last commit's acks settle

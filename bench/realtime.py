@@ -24,11 +24,11 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-from aiokafka import AIOKafkaProducer
 
-from bench.common import BenchRun, Scale, at_least, at_most, bench_run, percentiles, stopwatch
+from bench.common import BenchRun, Scale, at_least, at_most, bench_run, stopwatch
 from bench.dataload import load_movies, load_ratings
-from bench.ingest import _drain, _messages, _publish_backlog
+from bench.ingest import drain_backlog, encode_ratings, publish_backlog
+from bench.paced import PacedRun, publish_paced
 from bench.worker import WorkerProcess
 from infra import db
 from infra.repositories import models as models_repo
@@ -93,60 +93,13 @@ async def _activate_model(bench: BenchRun, history: Any, base: Settings, scale: 
 
 async def _latency(settings: Settings, pool: asyncpg.Pool, worker: WorkerProcess,
                    users: list[int], messages: list[tuple[bytes, bytes]], rate: int) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    topic = settings.topic("ratings")
-    sent: list[tuple[int, float, float]] = []  # user, wall clock, perf counter
-    seen: dict[int, float] = {}  # index into sent -> perf counter when seen
-    done = asyncio.Event()
+    async def reranked(waiting: list[int], run: PacedRun) -> list[int]:
+        rows = await pool.fetch(RERANKED, sorted({users[i] for i in waiting}))
+        written = {row[0]: row[1].timestamp() for row in rows}
+        return [i for i in waiting if written.get(users[i], 0.0) >= run.sent_wall[i]]
 
-    async def publish() -> float:
-        per_tick = max(1, rate // 100)
-        started = time.perf_counter()
-        futures = []
-        for tick, start in enumerate(range(0, len(messages), per_tick)):
-            delay = started + tick * 0.01 - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            for user, (key, value) in zip(users[start:start + per_tick], messages[start:start + per_tick],
-                                          strict=True):
-                sent.append((user, time.time(), time.perf_counter()))
-                futures.append(await producer.send(topic, value, key=key))
-        await asyncio.gather(*futures)
-        done.set()
-        return time.perf_counter() - started
-
-    async def poll() -> None:
-        grace_until: float | None = None
-        while True:
-            waiting = [i for i in range(len(sent)) if i not in seen]
-            if waiting:
-                rows = await pool.fetch(RERANKED, sorted({sent[i][0] for i in waiting}))
-                now = time.perf_counter()
-                written = {row[0]: row[1].timestamp() for row in rows}
-                for i in waiting:
-                    user, wall, _ = sent[i]
-                    if written.get(user, 0.0) >= wall:
-                        seen[i] = now
-            if done.is_set():
-                if len(seen) == len(sent):
-                    return
-                grace_until = grace_until or time.monotonic() + 15.0
-                if time.monotonic() > grace_until:
-                    return
-            worker.check_alive()
-            await asyncio.sleep(POLL_S)
-
-    try:
-        publish_s, _ = await asyncio.gather(publish(), poll())
-    finally:
-        await producer.stop()
-    latencies = [(seen[i] - sent[i][2]) * 1000 for i in seen]
-    return {"latency_rate": rate, "latency_events": len(sent), "latency_publish_s": publish_s,
-            "latency_achieved_rate": len(sent) / publish_s, "latency_unseen": len(sent) - len(seen),
-            "latency_ms": percentiles(latencies),
-            "latencies_ms": sorted(round(x, 2) for x in latencies)[:: max(1, len(latencies) // 2000)]}
+    run = await publish_paced(settings, worker, messages, rate, reranked, POLL_S)
+    return run.summary(rate)
 
 
 async def _caught_up(pool: asyncpg.Pool, worker: WorkerProcess, users: int,
@@ -167,11 +120,11 @@ async def _drain_with(bench: BenchRun, pool: asyncpg.Pool, messages: list[tuple[
                       speed_layer: bool, log: str) -> tuple[dict[str, Any], WorkerProcess]:
     async with pool.acquire() as conn:
         await conn.execute("UPDATE retrain_counter SET pending = 0")
-    await _publish_backlog(bench.settings, messages)
+    await publish_backlog(bench.settings, messages)
     worker = WorkerProcess(bench.worker_env(STREAMREC_SPEED_LAYER=str(speed_layer).lower()), bench.tmp / log)
     worker.start()
     try:
-        drained = await _drain(pool, worker, len(messages), None, timeout_s=90 + len(messages) / 1000)
+        drained = await drain_backlog(pool, worker, len(messages), None, timeout_s=90 + len(messages) / 1000)
     except BaseException:
         print(worker.output()[-3000:])
         worker.stop()
@@ -189,12 +142,12 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any]:
     cut = len(order) - 2 * n_backlog - n_live
     history = clean_ratings(data.ratings.iloc[order[:cut]])
     now = datetime.now(UTC)  # new ratings are newer than the history, so they win
-    off_msgs = _messages(data.ratings.iloc[order[cut:cut + n_backlog]], rated_at=now)
+    off_msgs = encode_ratings(data.ratings.iloc[order[cut:cut + n_backlog]], rated_at=now)
     on_backlog = data.ratings.iloc[order[cut + n_backlog:cut + 2 * n_backlog]]
-    on_msgs = _messages(on_backlog, rated_at=now)
+    on_msgs = encode_ratings(on_backlog, rated_at=now)
     on_users = on_backlog["user_id"].tolist()
     live = data.ratings.iloc[order[cut + 2 * n_backlog:]]
-    live_msgs = _messages(live, rated_at=now)
+    live_msgs = encode_ratings(live, rated_at=now)
     async with bench_run(base, "realtime", topics=True) as bench:
         pool = await db.create_pool(bench.settings)
         try:

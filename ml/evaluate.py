@@ -21,6 +21,7 @@ import pandas as pd
 from ml.data import load_ratings
 from ml.dataset import clean_ratings, pair_split, rating_scale_of
 from ml.gate import SplitScores, score_split
+from ml.metrics import RELEVANT_RATING
 from ml.ranking import RankingParams, fit_ranking
 from ml.scoring import SVDFactors, from_surprise
 from ml.train import SVDParams, fit_svd
@@ -73,7 +74,7 @@ def evaluate_split(
         f"baseline_recall_at_{k}": baseline.recall,
         f"baseline_ndcg_at_{k}": baseline.ndcg,
         "baseline_coverage": baseline.coverage,
-        "n_ranked_users": int(test.loc[test["rating"] >= 4.0, "user_id"].nunique()),
+        "n_ranked_users": int(test.loc[test["rating"] >= RELEVANT_RATING, "user_id"].nunique()),
         "models": {name: scores.as_dict() for name, scores in rows.items()},
     }
 

@@ -24,7 +24,7 @@ from schemas.errors import StreamrecError
 from schemas.ratings import Invalid, Origin, Reason
 from streams.batch_consumer import ratings_group
 from streams.deadletter import RawMessage, dead_letter, letter_key
-from streams.topic_inspect import Kafka, _group_state
+from streams.topic_inspect import Kafka, group_state
 
 READ_TIMEOUT_S = 10.0
 
@@ -54,7 +54,7 @@ async def skip(kafka: Kafka, *, partition: int, offset: int) -> Skipped:
     if partition not in partitions:
         raise StreamrecError(f"{topic} has no partition {partition}",
                              hint=f"partitions: {', '.join(map(str, sorted(partitions))) or 'none'}")
-    state, members, _ = await _group_state(kafka, group)
+    state, members, _ = await group_state(kafka, group)
     if members:
         raise StreamrecError(f"the consumer group {group} has {members} member(s) ({state})",
                              hint="stop every `streamrec worker` first; Kafka moves a group's "

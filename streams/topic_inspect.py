@@ -247,7 +247,7 @@ class GroupLag:
         }
 
 
-async def _group_state(kafka: Kafka, group: str) -> tuple[str, int, set[str]]:
+async def group_state(kafka: Kafka, group: str) -> tuple[str, int, set[str]]:
     """(state, member count, topics assigned to members) of a group; ``Dead`` if unknown."""
     responses = await kafka.admin.describe_consumer_groups([group])
     for response in responses:
@@ -276,7 +276,7 @@ async def group_lag(kafka: Kafka, group: str) -> GroupLag:
             hint=f"groups: {listed}" if known else "no consumer group exists yet: start a worker "
             "(`streamrec worker`) or pass --group",
         )
-    state, members, assigned = await _group_state(kafka, group)
+    state, members, assigned = await group_state(kafka, group)
     existing = set(await kafka.topic_names())
     topics = sorted(({tp.topic for tp in committed} | assigned) & existing)
     infos = await topic_infos(kafka, topics)

@@ -24,6 +24,7 @@ from ml.synthetic import SyntheticData, generate
 from schemas.events import DeadLetter, RatingEvent
 from schemas.ratings import encode_rating
 from streams import topic_admin
+from streams.publisher import EventPublisher
 
 STREAMREC = str(Path(sys.executable).with_name("streamrec"))
 
@@ -84,6 +85,15 @@ class Pipeline:
             await asyncio.gather(*pending)
         finally:
             await producer.stop()
+
+    async def request_retrain(self) -> None:
+        """Ask the workers' trainer for a model, as `streamrec models train` does."""
+        publisher = EventPublisher(self.settings)
+        await publisher.start()
+        try:
+            await publisher.request_retrain("manual")
+        finally:
+            await publisher.stop()
 
     async def wait_for(self, what: str, check: Callable[[], Awaitable[bool]],
                        timeout_s: float = 90.0) -> None:

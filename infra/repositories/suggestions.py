@@ -7,6 +7,12 @@ from collections.abc import Sequence
 from infra.repositories import Connection
 
 
+def _record(row: tuple[int, int, float] | tuple[int, int, float, float], model_version: str,
+            made_by: str) -> tuple[int, int, float, float | None, str, str]:
+    user_id, movie_id, value, *predicted = row
+    return (user_id, movie_id, value, predicted[0] if predicted else None, model_version, made_by)
+
+
 async def replace_for_users(
     conn: Connection,
     user_ids: Sequence[int],
@@ -21,7 +27,7 @@ async def replace_for_users(
 
     Readers see either all old or all new rows of a user, never a mix of versions.
     """
-    records = [(*row, *((None,) if len(row) == 3 else ()), model_version, made_by) for row in rows]
+    records = [_record(row, model_version, made_by) for row in rows]
     async with conn.transaction():
         await conn.execute("DELETE FROM suggestions WHERE user_id = ANY($1::int[])", list(user_ids))
         await conn.copy_records_to_table(

@@ -15,7 +15,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas.events import ModelPublished, PredictionJob
 from schemas.internal import parse_internal
 from streams.deadletter import KEPT_VALUE_BYTES, PREFIX_BYTES
-from streams.publisher import EventPublisher
 from tests.harness import Pipeline, rating_messages
 
 Message = tuple[bytes | None, bytes]
@@ -85,12 +84,7 @@ async def test_garbage_on_internal_topics_is_skipped_and_the_trainer_goes_on(pip
     finally:
         await raw.stop()
 
-    publisher = EventPublisher(settings)
-    await publisher.start()
-    try:
-        await publisher.request_retrain("manual")
-    finally:
-        await publisher.stop()
+    await pipeline.request_retrain()
     await pipeline.wait_for("a model trained after the garbage", lambda: _count(
         pipeline, "SELECT count(*) FROM model_versions WHERE is_active", 1), timeout_s=120)
     active = await pipeline.pool.fetchval("SELECT version_name FROM model_versions WHERE is_active")

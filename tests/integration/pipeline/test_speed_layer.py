@@ -11,7 +11,6 @@ import numpy as np
 
 from infra.repositories import movies as movies_repo
 from infra.repositories import serving
-from streams.publisher import EventPublisher
 from tests.harness import Pipeline, rating_messages
 
 
@@ -32,12 +31,7 @@ async def test_a_rating_reranks_its_user_and_a_new_user_is_personal_at_once(pipe
     await pipeline.publish(rating_messages(pipeline.data, 0, 3000))
     pipeline.worker()
     await pipeline.wait_for("3000 ratings", lambda: _count(pipeline, "SELECT count(*) FROM ratings", 3000))
-    publisher = EventPublisher(pipeline.settings)
-    await publisher.start()
-    try:
-        await publisher.request_retrain("manual")
-    finally:
-        await publisher.stop()
+    await pipeline.request_retrain()
     users = await pipeline.scalar("SELECT count(DISTINCT user_id) FROM ratings")
     await pipeline.wait_for("everyone's batch list", lambda: _count(
         pipeline, "SELECT count(DISTINCT user_id) FROM suggestions WHERE made_by = 'batch'", users),
@@ -91,12 +85,7 @@ async def test_the_speed_layer_can_be_turned_off(pipeline: Pipeline) -> None:
     await pipeline.publish(rating_messages(pipeline.data, 0, 2000))
     pipeline.worker(STREAMREC_SPEED_LAYER="false")
     await pipeline.wait_for("2000 ratings", lambda: _count(pipeline, "SELECT count(*) FROM ratings", 2000))
-    publisher = EventPublisher(pipeline.settings)
-    await publisher.start()
-    try:
-        await publisher.request_retrain("manual")
-    finally:
-        await publisher.stop()
+    await pipeline.request_retrain()
     await pipeline.wait_for("suggestions", lambda: _count(
         pipeline, "SELECT count(*) FROM suggestions", 1), timeout_s=120)
     user = int(await pipeline.pool.fetchval("SELECT min(user_id) FROM suggestions"))
