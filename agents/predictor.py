@@ -29,14 +29,14 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
     """Write the job's suggestions; returns the rows written (0 when dropped)."""
     pool = await deps.pool()
 
-    async def read() -> tuple[models_repo.ModelVersion | None, list[int], tuple[list[int], list[int]]]:
+    async def read() -> tuple[models_repo.ModelVersion | None, list[int], ratings_repo.RatedPairsRead]:
         async with pool.acquire() as conn:
             active = await models_repo.active(conn)
             catalogue = await movies_repo.all_ids(conn)
             rated = await ratings_repo.rated_pairs(conn, job.user_ids)
         return active, catalogue, rated
 
-    active, catalogue, (rated_users, rated_movies) = await with_retry("reading a job's data", read)
+    active, catalogue, rated = await with_retry("reading a job's data", read)
     if active is None or active.version_name != job.model_version:
         log.info("dropped a job for model %s: the active one is %s", job.model_version,
                  active.version_name if active else None)
@@ -47,12 +47,13 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
         return 0
     rows = await asyncio.to_thread(
         suggestion_rows, bundle, job.user_ids, k=deps.settings.top_k,
-        rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue,
+        rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue,
     )
 
     async def write() -> int:
         async with pool.acquire() as conn:
-            return await suggestions_repo.replace_for_users(conn, job.user_ids, rows, job.model_version)
+            return await suggestions_repo.replace_for_users(conn, job.user_ids, rows, job.model_version,
+                                                            rated_from=rated.rated_from)
 
     written = await with_retry("writing suggestions", write)
     deps.metrics.suggestions_written.inc(written)

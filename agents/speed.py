@@ -9,7 +9,8 @@ The full fan-out after a retrain stays (its lists are ``batch``).
 Ingest only marks the users (:class:`agents.deps.DirtyUsers`); a task of the worker
 re-ranks them in rounds of at most ``STREAMREC_SPEED_LAYER_MAX_USERS``, so ingest never
 waits for scoring, and a user who rated several times meanwhile is re-ranked once.
-Exactness does not depend on this: a movie rated is excluded at serve time. A
+Exactness does not depend on this: a rating newer than a list is excluded when the
+list is served (migration 0008). A
 redelivered batch finds the same ratings and rewrites the same lists.
 ``STREAMREC_SPEED_LAYER=false`` turns it off.
 """
@@ -42,26 +43,26 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
         return 0
     pool = await deps.pool()
 
-    async def read() -> tuple[models_repo.ModelVersion | None, list[int], tuple[list[int], list[int]]]:
+    async def read() -> tuple[models_repo.ModelVersion | None, list[int], ratings_repo.RatedPairsRead]:
         async with pool.acquire() as conn:
             active = await models_repo.active(conn)
             if active is None:
-                return None, [], ([], [])
+                return None, [], ratings_repo.RatedPairsRead([], [], 0)
             return active, await movies_repo.all_ids(conn), await ratings_repo.rated_pairs(conn, users)
 
-    active, catalogue, (rated_users, rated_movies) = await with_retry("reading users to re-rank", read)
+    active, catalogue, rated = await with_retry("reading users to re-rank", read)
     if active is None:
         return 0  # no model yet: the cold-start list serves
     bundle = await deps.bundle_of(active)
     if bundle is None:
         return 0
     rows = await asyncio.to_thread(suggestion_rows, bundle, users, k=settings.top_k,
-                                   rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue)
+                                   rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue)
 
     async def write() -> int:
         async with pool.acquire() as conn:
-            return await suggestions_repo.replace_for_users(conn, users, rows, active.version_name,
-                                                            made_by="realtime")
+            return await suggestions_repo.replace_for_users(
+                conn, users, rows, active.version_name, rated_from=rated.rated_from, made_by="realtime")
 
     await with_retry("writing realtime suggestions", write)
     deps.metrics.realtime_users.inc(len(users))

@@ -172,7 +172,8 @@ async def _fixture(bench: BenchRun, scale: Scale) -> list[int]:
         async with pool.acquire() as conn:
             await load_movies(conn, data)
             await load_ratings(conn, ratings)
-            await suggestions_repo.replace_for_users(conn, users.tolist(), top.records(), VERSION)
+            await suggestions_repo.replace_for_users(conn, users.tolist(), top.records(), VERSION,
+                                                     rated_from=0)
             await models_repo.record(conn, version=VERSION, rmse=0.9, mae=0.7, n_ratings=len(ratings),
                                      params={}, sha256="0" * 64, path="bench", ratings_through=None)
             await models_repo.activate(conn, VERSION)

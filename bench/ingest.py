@@ -31,6 +31,7 @@ from bench.paced import PacedRun, publish_paced
 from bench.profiling import SpyRecorder
 from bench.worker import WorkerProcess
 from infra import db
+from infra.repositories import ratings as ratings_repo
 from infra.repositories import retrain as retrain_repo
 from infra.repositories import suggestions as suggestions_repo
 from infra.settings import Settings
@@ -56,9 +57,9 @@ METHOD = (
     "backlog; events/s = ratings stored after the first poll that saw any / seconds from "
     "that poll to the one that saw all N (polling `retrain_counter.pending`, bumped by the "
     "ingest transaction, every 20 ms). Latency: ratings at a fixed rate (ticks of 10 ms) for "
-    "a bounded time, each on a (user, movie) whose suggestions row was inserted beforehand; "
+    "a bounded time, each on a (user, movie) in the user's list written beforehand; "
     "latency = time from just before `send()` (producer as the API's: acks=all, idempotent, "
-    "linger 5 ms) to the first 10 ms poll that sees did_rate set on that row (so it includes "
+    "linger 5 ms) to the first 10 ms poll that sees did_rate on it in the `suggestions` view (so it includes "
     "up to ~10 ms of polling resolution). Memory: the worker's process tree read from /proc "
     "every 100 ms; the peak is the sum of each process's VmHWM."
 )
@@ -194,7 +195,8 @@ async def _measure(bench: BenchRun, data: SyntheticData, backlog: list[tuple[byt
         async with pool.acquire() as conn:
             await load_movies(conn, data)
             await suggestions_repo.replace_for_users(
-                conn, sorted({u for u, _ in pairs}), [(u, m, 3.0) for u, m in pairs], "bench-v0")
+                conn, sorted({u for u, _ in pairs}), sorted((u, m, 3.0) for u, m in pairs), "bench-v0",
+                rated_from=(await ratings_repo.rated_pairs(conn, [])).rated_from)
         publish_s = await publish_backlog(settings, backlog)
         print(f"ingest: {len(backlog):,} ratings published in {publish_s:.1f} s "
               f"({len(backlog) / publish_s:,.0f}/s); starting the worker")

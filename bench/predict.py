@@ -44,8 +44,15 @@ from ml.topk import RatedPairs
 from ml.train import SVDParams, fit_svd
 from schemas.ratings import RATING_MAX, RATING_MIN
 
+# The seed's table: a row per (user, movie), its two indexes.
+SEED_TABLE = (
+    "CREATE TABLE seed_suggestions (user_id integer, movie_id integer, value double precision, "
+    "model_version text, did_rate boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL "
+    "DEFAULT now(), PRIMARY KEY (user_id, movie_id)); "
+    "CREATE INDEX ON seed_suggestions (user_id, did_rate, value DESC)"
+)
 SEED_UPSERT = (
-    "INSERT INTO suggestions (user_id, movie_id, value, model_version) VALUES ($1, $2, $3, $4) "
+    "INSERT INTO seed_suggestions (user_id, movie_id, value, model_version) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (user_id, movie_id) DO UPDATE SET value = EXCLUDED.value, "
     "model_version = EXCLUDED.model_version, updated_at = now()"
 )
@@ -55,10 +62,11 @@ METHOD = (
     "with few epochs (timing does not depend on fit quality), movies/users/ratings COPYed into "
     "a throw-away database. streamrec: jobs of `prediction_batch_size` users, each reading the "
     "users' rated pairs and the catalogue, `ml.topk.recommend` (top 50, rated excluded) and "
-    "`suggestions.replace_for_users` (DELETE + COPY + did_rate UPDATE, one transaction), one "
+    "`suggestions.replace_for_users` (one upsert of a row per user, its items rendered), one "
     "job after another on one connection — the predictor agent's steps without Kafka; two "
     "passes (before and after the seed loop), averaged. Seed: for the first users, "
-    "`algo.predict(u, i).est` for every movie and one `INSERT … ON CONFLICT DO UPDATE` per pair "
+    "`algo.predict(u, i).est` for every movie and one `INSERT … ON CONFLICT DO UPDATE` per pair into "
+    "a table of the seed's shape (a row per pair, its two indexes) "
     "via asyncpg in autocommit (as Django's `update_or_create`; mostly inserts, as streamrec keeps "
     "only the top 50 rows of a user); extrapolated per user. Ratio = seed seconds per user / "
     "streamrec seconds per user. A last streamrec pass runs under cProfile for the profile below."
@@ -99,12 +107,13 @@ async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, bundle: ModelBu
             job = users[start : start + batch]
             with stopwatch() as t_read:
                 catalogue = await movies_repo.all_ids(conn)
-                rated_users, rated_movies = await ratings_repo.rated_pairs(conn, job)
+                rated = await ratings_repo.rated_pairs(conn, job)
             with stopwatch() as t_score:
-                top = suggestion_rows(bundle, job, k=settings.top_k,
-                                      rated=RatedPairs.of(rated_users, rated_movies), catalogue=catalogue)
+                top = suggestion_rows(bundle, job, k=settings.top_k, catalogue=catalogue,
+                                      rated=RatedPairs.of(rated.user_ids, rated.movie_ids))
             with stopwatch() as t_write:
-                rows += await suggestions_repo.replace_for_users(conn, job, top, version)
+                rows += await suggestions_repo.replace_for_users(conn, job, top, version,
+                                                                 rated_from=rated.rated_from)
             read, score, write = read + t_read[0], score + t_score[0], write + t_write[0]
     return Pass(time.perf_counter() - started, read, score, write, rows)
 
@@ -112,6 +121,7 @@ async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, bundle: ModelBu
 async def seed_loop(url: str, algo: Any, users: list[int], movies: list[int]) -> tuple[float, int]:
     conn = await asyncpg.connect(url)
     try:
+        await conn.execute(SEED_TABLE)
         started = time.perf_counter()
         for user in users:
             for movie in movies:

@@ -253,7 +253,6 @@ class ImportResult:
     users_new: int
     ratings_read: int
     ratings_stored: int
-    suggestions_marked: int
     seconds: float
 
     def as_json(self) -> dict[str, Any]:
@@ -271,7 +270,7 @@ async def import_dataset(
     pool = await db.create_pool(settings)
     try:
         async with pool.acquire() as conn, conn.transaction():
-            new_movies = updated = new_users = stored = marked = 0
+            new_movies = updated = new_users = stored = 0
             if dataset.movies is not None:
                 progress.start("movies", len(movies))
                 new_movies, updated = await imports.merge_movies(
@@ -291,7 +290,7 @@ async def import_dataset(
                                f"movie {movie_id} does not exist"
                                + (f" (nor do {others}, …)" if others else "")
                                + "; import its movies file first or with it")
-                users, stored, marked = await imports.merge_ratings(conn)
+                users, stored = await imports.merge_ratings(conn)
                 new_users += users
                 if stored:
                     await movies_repo.refresh_popularity(conn)
@@ -306,5 +305,5 @@ async def import_dataset(
                              hint=NOTHING_IMPORTED) from err
     finally:
         await pool.close()
-    return ImportResult(len(movies), new_movies, updated, new_users, len(ratings), stored, marked,
+    return ImportResult(len(movies), new_movies, updated, new_users, len(ratings), stored,
                         time.monotonic() - started)

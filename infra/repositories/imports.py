@@ -50,7 +50,6 @@ CREATE TEMP TABLE ratings_import (
 """
 
 _MERGE_RATINGS = ratings.upsert_sql("ratings_import")
-_MARK_DID_RATE = ratings.mark_did_rate_sql("ratings_import")
 
 
 async def merge_movies(
@@ -104,15 +103,14 @@ async def unknown_movies(conn: Connection, limit: int = 5) -> list[tuple[int, in
     return [(row["movie_id"], row["row_no"]) for row in rows]
 
 
-async def merge_ratings(conn: Connection) -> tuple[int, int, int]:
-    """Store the staged ratings; returns (new users, ratings stored, suggestions marked)."""
+async def merge_ratings(conn: Connection) -> tuple[int, int]:
+    """Store the staged ratings; returns (new users, ratings stored)."""
     users = ratings.affected(await conn.execute(
         "INSERT INTO users (id) SELECT DISTINCT user_id FROM ratings_import "
         "ORDER BY 1 ON CONFLICT DO NOTHING"
     ))
     stored = ratings.affected(await conn.execute(_MERGE_RATINGS))
-    marked = ratings.affected(await conn.execute(_MARK_DID_RATE))
-    return users, stored, marked
+    return users, stored
 
 
 async def counts(conn: Connection) -> dict[str, int]:

@@ -39,29 +39,18 @@ INSERT INTO ratings AS r (user_id, movie_id, rating, rated_at, event_id)
 SELECT user_id, movie_id, rating, rated_at, event_id FROM latest
 ON CONFLICT (user_id, movie_id) DO UPDATE
     SET rating = EXCLUDED.rating, rated_at = EXCLUDED.rated_at,
-        event_id = EXCLUDED.event_id, ingested_at = now()
+        event_id = EXCLUDED.event_id, ingested_at = now(), ingest_xid = pg_current_xact_id()
     WHERE EXCLUDED.rated_at > r.rated_at
 """
 
 
-def mark_did_rate_sql(staging: str) -> str:
-    """A rated movie is never suggested again, whichever rating won."""
-    return f"""
-UPDATE suggestions sg SET did_rate = true, updated_at = now()
-FROM (SELECT DISTINCT user_id, movie_id FROM {staging}) s
-WHERE sg.user_id = s.user_id AND sg.movie_id = s.movie_id AND NOT sg.did_rate
-"""
-
-
 _UPSERT = upsert_sql("ratings_staging")
-_MARK_DID_RATE = mark_did_rate_sql("ratings_staging")
 
 
 @dataclass(frozen=True)
 class IngestResult:
     received: int
     stored: int  # ratings inserted or replaced: what counts towards a retrain
-    marked_did_rate: int
     retrain_request_id: str | None = None  # set when this batch crossed the threshold
 
 
@@ -76,7 +65,7 @@ async def ingest(
     """Store a batch of validated ratings (movies must exist) in one transaction, with
     the retrain counter: a redelivered batch stores nothing and counts nothing."""
     if not events:
-        return IngestResult(0, 0, 0)
+        return IngestResult(0, 0)
     records = [(e.user_id, e.movie_id, e.rating, e.rated_at, UUID(e.event_id)) for e in events]
     async with conn.transaction():
         await conn.execute(_STAGING)
@@ -90,23 +79,34 @@ async def ingest(
             "ORDER BY 1 ON CONFLICT DO NOTHING"
         )
         stored = affected(await conn.execute(_UPSERT))
-        marked = affected(await conn.execute(_MARK_DID_RATE))
         request_id = await retrain.count_new_ratings(conn, stored, retrain_every)
-    return IngestResult(len(events), stored, marked, request_id)
+    return IngestResult(len(events), stored, request_id)
 
 
-async def rated_pairs(conn: Connection, user_ids: Sequence[int]) -> tuple[list[int], list[int]]:
-    """(user_ids, movie_ids) of every rating of these users, as two parallel lists.
+@dataclass(frozen=True)
+class RatedPairsRead:
+    """Every rating of some users, as two parallel lists, and ``rated_from``: the xmin
+    of the snapshot they were read in. A rating this read could not see was stored by
+    a transaction at or after ``rated_from`` (a list records it; migration 0008)."""
+
+    user_ids: list[int]
+    movie_ids: list[int]
+    rated_from: int
+
+
+async def rated_pairs(conn: Connection, user_ids: Sequence[int]) -> RatedPairsRead:
+    """The ratings of these users, read in one statement (one snapshot).
 
     Two arrays in one row rather than a row per rating: decoding ~100k record objects
     per prediction job cost more than scoring the job."""
     row = await conn.fetchrow(
-        "SELECT coalesce(array_agg(user_id), '{}'), coalesce(array_agg(movie_id), '{}') "
+        "SELECT coalesce(array_agg(user_id), '{}'), coalesce(array_agg(movie_id), '{}'), "
+        "pg_snapshot_xmin(pg_current_snapshot())::text "
         "FROM ratings WHERE user_id = ANY($1::int[])",
         list(user_ids),
     )
     assert row is not None  # an aggregate always answers one row
-    return list(row[0]), list(row[1])
+    return RatedPairsRead(list(row[0]), list(row[1]), int(row[2]))
 
 
 async def export(conn: Connection) -> tuple[pd.DataFrame, datetime | None]:

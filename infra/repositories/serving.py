@@ -2,16 +2,15 @@
 
 One statement answers a request in one round trip and returns one row:
 
-* the user's suggestions, best first by the ranking model's score (``value``; ties by
-  movie id), each shown with the SVD's predicted rating as its score, leaving out those marked
-  ``did_rate`` *and* those with a row in ``ratings`` (a rating stored after the last
-  prediction is excluded at once, before the pipeline marks ``did_rate``);
+* the user's list (``user_lists``, one row read by primary key), best first, its items
+  already rendered as the API's JSON when the list was written. Ratings stored after
+  the list's writer read the user's ratings are left out here: an index range of
+  ``ratings (user_id, ingest_xid)`` from the list's ``rated_from``, almost always
+  empty, so the common case is the row's first items joined, and a just-stored rating
+  is still never served (migration 0008);
 * when none is left (a new user, or every suggestion rated), the most popular movies the
   user has not rated: the cold-start list;
-* the version of the model that made the suggestions, and the active model's version;
-* the list itself already rendered as a JSON array by Postgres (each movie's stored
-  JSON ``card`` and its score), so the API splices it into its response instead of
-  decoding rows and encoding them again.
+* the version of the model that made the list, how it was made, and the active version.
 
 asyncpg prepares the statement once per pooled connection (its statement cache) and
 then only binds and executes it; the statement is written so that Postgres's *generic*
@@ -33,44 +32,38 @@ LIMIT_MAX = 200  # the longest list a request may ask for (the API's and the CLI
 
 SUGGESTIONS_SQL = """
 WITH personal AS (
-    SELECT s.movie_id, s.value AS rank, coalesce(s.predicted_rating, s.value) AS score,
-           s.model_version, s.made_by
-    FROM suggestions s
-    WHERE s.user_id = $1 AND NOT s.did_rate
-      AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = s.movie_id)
-    ORDER BY s.value DESC, s.movie_id
-    -- A constant bound (LIMIT_MAX), not $2: under "LIMIT $2" the generic plan expects
-    -- a handful of rows and compares every suggestion with every rating of the user
-    -- instead of hashing the ratings once.
-    LIMIT :limit_max
+    SELECT l.model_version, l.made_by,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM ratings r
+                                 WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from)
+                THEN array_to_string(l.items[1:$2], ',')
+                ELSE (SELECT string_agg(u.item, ',' ORDER BY u.position) FROM (
+                          SELECT u.item, u.position
+                          FROM unnest(l.movie_ids, l.items) WITH ORDINALITY AS u (movie_id, item, position)
+                          WHERE u.movie_id <> ALL (ARRAY(
+                              SELECT r.movie_id FROM ratings r
+                              WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from))
+                          ORDER BY u.position
+                          LIMIT $2) u)
+           END AS items
+    FROM user_lists l
+    WHERE l.user_id = $1
 ), popular AS (
-    SELECT m.id AS movie_id, m.popularity AS rank, m.popularity AS score
+    SELECT m.card, m.popularity, m.id
     FROM movies m
-    WHERE NOT EXISTS (SELECT 1 FROM personal)
+    WHERE NOT EXISTS (SELECT 1 FROM personal WHERE items <> '')
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = m.id)
     ORDER BY m.popularity DESC, m.id
+    -- A constant bound (LIMIT_MAX), not $2: under "LIMIT $2" the generic plan expects
+    -- a handful of rows and may compare every movie with every rating of the user.
     LIMIT :limit_max
-), picked AS (
-    SELECT movie_id, rank, score FROM personal
-    UNION ALL
-    SELECT movie_id, rank, score FROM popular
-    ORDER BY rank DESC, movie_id
-    LIMIT $2
 )
 SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_version,
-       (SELECT model_version FROM personal LIMIT 1) AS personal_version,
-       (SELECT made_by FROM personal LIMIT 1) AS made_by,
-       -- movies.card is the movie's JSON object without its closing brace (migration 0004).
-       -- float8 text is the shortest exact form, as in Python, but whole numbers lack
-       -- the ".0" that keeps them floats for typed JSON clients.
-       (SELECT '[' || string_agg(m.card || ',"score":' || p.score
-                                 || CASE WHEN p.score = trunc(p.score) AND abs(p.score) < 1e15
-                                         THEN '.0' ELSE '' END || '}',
-                                 ',' ORDER BY p.rank DESC, p.movie_id) || ']'
-        FROM picked p
-        -- LIMIT 1 keeps this a primary-key lookup for each picked row; as a plain join,
-        -- a generic plan may hash the whole movies table on every request.
-        CROSS JOIN LATERAL (SELECT card FROM movies WHERE id = p.movie_id LIMIT 1) m) AS items
+       (SELECT model_version FROM personal WHERE items <> '') AS personal_version,
+       (SELECT made_by FROM personal WHERE items <> '') AS made_by,
+       coalesce((SELECT nullif(items, '') FROM personal),
+                (SELECT string_agg(list_item(p.card, p.popularity), ','
+                                   ORDER BY p.popularity DESC, p.id)
+                 FROM (SELECT * FROM popular ORDER BY popularity DESC, id LIMIT $2) p)) AS items
 """.replace(":limit_max", str(LIMIT_MAX))
 
 
@@ -109,8 +102,8 @@ async def suggestions_for(pool: asyncpg.Pool, user_id: int, limit: int) -> Serve
     """The user's ``limit`` best unrated suggestions, or popular unrated movies (one query)."""
     row = await pool.fetchrow(SUGGESTIONS_SQL, user_id, limit)
     assert row is not None  # a SELECT without FROM always returns its one row
-    items: str = row["items"] or "[]"
-    if row["personal_version"] is not None and items != "[]":
+    items = f'[{row["items"] or ""}]'
+    if row["personal_version"] is not None:
         return Served(user_id, "model", row["personal_version"], items,
                       "realtime" if row["made_by"] == "realtime" else "batch")
     return Served(user_id, "popular", row["active_version"], items)

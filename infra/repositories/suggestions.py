@@ -1,4 +1,5 @@
-"""``suggestions``: the predictor's bulk replacement of users' top-K."""
+"""``user_lists``: each user's list, one row, replaced in bulk by the predictor and the
+speed layer (migration 0008 says how a list stays exact without did_rate)."""
 
 from __future__ import annotations
 
@@ -6,48 +7,69 @@ from collections.abc import Sequence
 
 from infra.repositories import Connection
 
+Row = tuple[int, int, float] | tuple[int, int, float, float]
 
-def _record(row: tuple[int, int, float] | tuple[int, int, float, float], model_version: str,
-            made_by: str) -> tuple[int, int, float, float | None, str, str]:
-    user_id, movie_id, value, *predicted = row
-    return (user_id, movie_id, value, predicted[0] if predicted else None, model_version, made_by)
+# Rows arrive best first per user; WITH ORDINALITY keeps that order inside each array.
+# The items are rendered here, from the movies' cards, so serving concatenates them
+# (a changed card re-renders them: rerender_lists, migration 0008).
+_UPSERT = """
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::int[], $3::float8[], $4::float8[])
+        WITH ORDINALITY AS f (user_id, movie_id, value, predicted, position)
+)
+INSERT INTO user_lists AS l (user_id, movie_ids, rank_values, predicted, items, model_version,
+                             made_by, rated_from, updated_at)
+SELECT f.user_id, array_agg(f.movie_id ORDER BY f.position), array_agg(f.value ORDER BY f.position),
+       array_agg(f.predicted ORDER BY f.position),
+       array_agg(list_item(m.card, f.predicted) ORDER BY f.position),
+       $5, $6, $7::text::xid8, now()
+FROM input f JOIN movies m ON m.id = f.movie_id
+GROUP BY f.user_id
+ORDER BY f.user_id  -- rows locked in one order: two writers never deadlock
+ON CONFLICT (user_id) DO UPDATE
+    SET movie_ids = EXCLUDED.movie_ids, rank_values = EXCLUDED.rank_values,
+        predicted = EXCLUDED.predicted, items = EXCLUDED.items,
+        model_version = EXCLUDED.model_version, made_by = EXCLUDED.made_by,
+        rated_from = EXCLUDED.rated_from, updated_at = EXCLUDED.updated_at
+"""
 
 
 async def replace_for_users(
     conn: Connection,
     user_ids: Sequence[int],
-    rows: Sequence[tuple[int, int, float]] | Sequence[tuple[int, int, float, float]],
+    rows: Sequence[Row],
     model_version: str,
     *,
+    rated_from: int,
     made_by: str = "batch",
 ) -> int:
-    """Replace these users' suggestions by ``rows`` atomically: (user_id, movie_id,
-    value) or (user_id, movie_id, value, predicted_rating); ``value`` orders the list.
-    ``made_by``: "batch" (a prediction job) or "realtime" (the speed layer).
+    """Replace these users' lists by ``rows``: (user_id, movie_id, value) or (user_id,
+    movie_id, value, predicted_rating), best first per user; ``value`` orders the list.
+    ``rated_from``: the xmin of the snapshot the users' ratings were read in
+    (:func:`infra.repositories.ratings.rated_pairs`); ratings of later transactions are
+    excluded when the list is served. ``made_by``: "batch" (a prediction job) or
+    "realtime" (the speed layer). A user without rows loses their list.
 
-    Readers see either all old or all new rows of a user, never a mix of versions.
+    One statement per kind of change, in one transaction: readers see a user's old list
+    or the new one, never a mix.
     """
-    records = [_record(row, model_version, made_by) for row in rows]
+    users = [row[0] for row in rows]
+    movies = [row[1] for row in rows]
+    values = [row[2] for row in rows]
+    predicted = [row[3] if len(row) == 4 else row[2] for row in rows]
+    emptied = sorted(set(user_ids) - set(users))
     async with conn.transaction():
-        await conn.execute("DELETE FROM suggestions WHERE user_id = ANY($1::int[])", list(user_ids))
-        await conn.copy_records_to_table(
-            "suggestions",
-            records=records,
-            columns=["user_id", "movie_id", "value", "predicted_rating", "model_version", "made_by"],
-        )
-        # A rating stored after this job read the user's ratings still wins.
-        await conn.execute(
-            "UPDATE suggestions sg SET did_rate = true FROM ratings r "
-            "WHERE sg.user_id = ANY($1::int[]) AND r.user_id = ANY($1::int[]) "  # index scans
-            "AND r.user_id = sg.user_id AND r.movie_id = sg.movie_id AND NOT sg.did_rate",
-            list(user_ids),
-        )
+        if rows:
+            await conn.execute(_UPSERT, users, movies, values, predicted, model_version, made_by,
+                               str(rated_from))
+        if emptied:
+            await conn.execute("DELETE FROM user_lists WHERE user_id = ANY($1::int[])", emptied)
     return len(rows)
 
 
 async def users_served_by(conn: Connection, model_version: str) -> int:
-    """How many users have suggestions from ``model_version``."""
+    """How many users have a list from ``model_version``."""
     value: int = await conn.fetchval(
-        "SELECT count(DISTINCT user_id) FROM suggestions WHERE model_version = $1", model_version
+        "SELECT count(*) FROM user_lists WHERE model_version = $1", model_version
     )
     return value

@@ -7,6 +7,8 @@ import asyncpg
 import pytest
 
 from infra import db
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
 from schemas.errors import StreamrecError
 
 
@@ -29,15 +31,15 @@ async def test_rows_round_trip(pool: asyncpg.Pool) -> None:
         await conn.execute(
             "INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) "
             "VALUES ($1, $2, $3, $4, $5)", 123, 550, 4.5, rated_at, event_id)
-        await conn.execute(
-            "INSERT INTO suggestions (user_id, movie_id, value, model_version) "
-            "VALUES (123, 278, 4.61, 'v1')")
+        read = await ratings_repo.rated_pairs(conn, [123])
+        await suggestions_repo.replace_for_users(conn, [123], [(123, 278, 4.61), (123, 550, 4.2)],
+                                                 "v1", rated_from=read.rated_from)
         rating = await conn.fetchrow("SELECT * FROM ratings")
         assert (rating["user_id"], rating["movie_id"], rating["rating"]) == (123, 550, 4.5)
         assert (rating["rated_at"], rating["event_id"]) == (rated_at, event_id)
-        suggestion = await conn.fetchrow("SELECT * FROM suggestions")
-        assert suggestion["value"] == pytest.approx(4.61)
-        assert suggestion["did_rate"] is False
+        rows = await conn.fetch("SELECT * FROM suggestions ORDER BY position")
+        assert [(r["movie_id"], r["did_rate"]) for r in rows] == [(278, False), (550, True)]
+        assert rows[0]["value"] == pytest.approx(4.61)
 
 
 @pytest.mark.parametrize("rating", [0.0, 5.5, 3.3, -1.0])
@@ -75,11 +77,11 @@ async def test_at_most_one_active_model(pool: asyncpg.Pool) -> None:
             await conn.execute("UPDATE model_versions SET is_active = true WHERE version_name = 'v2'")
 
 
-async def test_suggestion_indexes_exist(pool: asyncpg.Pool) -> None:
-    rows = await pool.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'suggestions'")
+async def test_serving_indexes_exist(pool: asyncpg.Pool) -> None:
+    rows = await pool.fetch("SELECT indexdef FROM pg_indexes WHERE tablename IN ('user_lists', 'ratings')")
     definitions = " ".join(row["indexdef"] for row in rows)
-    assert "(user_id, movie_id)" in definitions
-    assert "(user_id, did_rate, value DESC)" in definitions
+    assert "user_lists USING btree (user_id)" in definitions  # one list per user, read by key
+    assert "(user_id, ingest_xid) INCLUDE (movie_id)" in definitions  # ratings newer than a list
 
 
 async def test_a_failing_migration_says_which_object_and_what_to_do(empty_database_url: str) -> None:

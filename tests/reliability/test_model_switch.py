@@ -26,7 +26,7 @@ async def test_no_response_mixes_two_model_versions(
 ) -> None:
     async with pool.acquire() as conn:
         await movies_repo.upsert(conn, [(m, f"Movie {m}", "", 0.0) for m in range(1, 201)])
-        await suggestions_repo.replace_for_users(conn, USERS, _rows(0), "v1")
+        await suggestions_repo.replace_for_users(conn, USERS, _rows(0), "v1", rated_from=0)
     versions = {"v1": set(range(1, 51)), "v2": set(range(101, 151))}
     stop = asyncio.Event()
 
@@ -35,7 +35,8 @@ async def test_no_response_mixes_two_model_versions(
         async with pool.acquire() as conn:
             while not stop.is_set():
                 for version, offset in (("v2", 100), ("v1", 0)):
-                    await suggestions_repo.replace_for_users(conn, USERS, _rows(offset), version)
+                    await suggestions_repo.replace_for_users(conn, USERS, _rows(offset), version,
+                                                             rated_from=0)
                     switches += 1
         return switches
 

@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from infra.repositories import models as models_repo
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
 from infra.settings import Settings
 from ml.model_store import ModelStore
 from ml.scoring import SVDFactors
@@ -49,13 +51,17 @@ async def add_movies(pool: asyncpg.Pool, movies: Iterable[tuple[int, str, float]
 
 
 async def add_suggestions(pool: asyncpg.Pool, user_id: int, rows: Iterable[tuple[int, float]],
-                          version: str = "v1", did_rate: Iterable[int] = ()) -> None:
-    rated = set(did_rate)
-    await pool.executemany(
-        "INSERT INTO suggestions (user_id, movie_id, value, model_version, did_rate) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        [(user_id, mid, value, version, mid in rated) for mid, value in rows],
-    )
+                          version: str = "v1", rated: Iterable[int] = ()) -> None:
+    """The user's list (movie, value), written as a prediction job writes it; then a
+    rating of each movie in ``rated``, stored after the list was made."""
+    ordered = sorted(rows, key=lambda row: (-row[1], row[0]))
+    async with pool.acquire() as conn:
+        read = await ratings_repo.rated_pairs(conn, [user_id])
+        await suggestions_repo.replace_for_users(
+            conn, [user_id], [(user_id, mid, value) for mid, value in ordered], version,
+            rated_from=read.rated_from)
+    for movie_id in rated:
+        await add_rating(pool, user_id, movie_id)
 
 
 async def add_rating(pool: asyncpg.Pool, user_id: int, movie_id: int, rating: float = 4.0) -> None:

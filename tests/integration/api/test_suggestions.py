@@ -6,6 +6,8 @@ import asyncpg
 import httpx
 import pytest
 
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
 from tests.integration.api.support import add_model, add_movies, add_rating, add_suggestions
 
 MOVIES = [(i, f"Movie {i}", float(100 - i)) for i in range(1, 13)]  # popularity: 1 is the most popular
@@ -42,15 +44,37 @@ async def test_path_with_and_without_trailing_slash(client: httpx.AsyncClient, s
 
 
 async def test_never_a_rated_movie(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
-    await add_suggestions(seeded, 7, [(1, 5.0), (2, 4.8), (3, 4.6), (4, 4.4)], did_rate=[1])
+    await add_suggestions(seeded, 7, [(1, 5.0), (2, 4.8), (3, 4.6), (4, 4.4)], rated=[1])
     first = (await client.get("/api/suggestions/?user_id=7")).json()
-    assert [s["id"] for s in first["suggestions"]] == [2, 3, 4]  # did_rate left out
+    assert [s["id"] for s in first["suggestions"]] == [2, 3, 4]  # rated after the list: left out
 
-    # A rating stored after the predictions, before the pipeline marks did_rate.
+    # Another rating stored after the list was written, before any re-rank.
     await add_rating(seeded, 7, 3)
     second = (await client.get("/api/suggestions/?user_id=7")).json()
     assert [s["id"] for s in second["suggestions"]] == [2, 4]
     assert second["source"] == "model"
+
+
+async def test_a_rating_committed_after_the_writer_read_is_never_served(
+        client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    # The writer's race: a rating's transaction is open when the list's writer reads the
+    # user's ratings (it cannot see it), and commits before the list does.
+    await add_rating(seeded, 7, 6)
+    async with seeded.acquire() as rater, seeded.acquire() as writer:
+        rating = rater.transaction()
+        await rating.start()
+        await rater.execute("INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) "
+                            "VALUES (7, 2, 4.0, now(), gen_random_uuid())")
+        read = await ratings_repo.rated_pairs(writer, [7])
+        assert read.movie_ids == [6]  # the open transaction's rating is not visible
+        await rating.commit()
+        await suggestions_repo.replace_for_users(
+            writer, [7], [(7, 1, 5.0), (7, 2, 4.8), (7, 3, 4.6)], "v1", rated_from=read.rated_from)
+    body = (await client.get("/api/suggestions/?user_id=7")).json()
+    assert [s["id"] for s in body["suggestions"]] == [1, 3]
+    views = await seeded.fetch("SELECT movie_id, did_rate FROM suggestions WHERE user_id = 7 "
+                               "ORDER BY position")
+    assert [(r["movie_id"], r["did_rate"]) for r in views] == [(1, False), (2, True), (3, False)]
 
 
 async def test_cold_start_serves_popular_unrated_movies(client: httpx.AsyncClient,
@@ -70,7 +94,7 @@ async def test_cold_start_serves_popular_unrated_movies(client: httpx.AsyncClien
 
 async def test_every_suggestion_rated_falls_back_to_popular(client: httpx.AsyncClient,
                                                             seeded: asyncpg.Pool) -> None:
-    await add_suggestions(seeded, 9, [(5, 4.0), (6, 3.0)], did_rate=[5])
+    await add_suggestions(seeded, 9, [(5, 4.0), (6, 3.0)], rated=[5])
     await add_rating(seeded, 9, 6)
     body = (await client.get("/api/suggestions/?user_id=9&limit=3")).json()
     assert body["source"] == "popular"
@@ -197,3 +221,13 @@ async def test_a_changed_title_is_served_at_once(client: httpx.AsyncClient, seed
     await seeded.execute("UPDATE movies SET title = 'Renamed', overview = 'New text.' WHERE id = 3")
     body = (await client.get("/api/suggestions/?user_id=7")).json()
     assert body["suggestions"][0] == {"id": 3, "title": "Renamed", "overview": "New text.", "score": 4.5}
+
+
+async def test_a_deleted_movie_leaves_every_list_at_once(client: httpx.AsyncClient,
+                                                         seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(3, 4.5), (4, 4.4), (5, 4.3)])
+    await add_suggestions(seeded, 8, [(4, 4.0)])
+    await seeded.execute("DELETE FROM movies WHERE id = 4")
+    body = (await client.get("/api/suggestions/?user_id=7")).json()
+    assert [s["id"] for s in body["suggestions"]] == [3, 5]
+    assert (await client.get("/api/suggestions/?user_id=8")).json()["source"] == "popular"

@@ -13,8 +13,12 @@ def _seed(database_url: str) -> None:
                      "(1, 'Alpha', 1), (2, 'Beta', 9), (3, 'Gamma', 5), (4, 'Delta', 7)")
         conn.execute("INSERT INTO model_versions (version_name, rmse, mae, n_ratings, sha256, path, "
                      "is_active) VALUES ('v1', 0.9, 0.7, 10, repeat('a', 64), '/m', true)")
-        conn.execute("INSERT INTO suggestions (user_id, movie_id, value, model_version) VALUES "
-                     "(5, 1, 4.9, 'v1'), (5, 3, 4.1, 'v1'), (5, 4, 3.0, 'v1')")
+        conn.execute("INSERT INTO user_lists (user_id, movie_ids, rank_values, predicted, items, "
+                     "model_version, made_by, rated_from) "
+                     "SELECT 5, '{1,3,4}', '{4.9,4.1,3.0}', '{4.9,4.1,3.0}', "
+                     "array_agg(list_item(card, score) ORDER BY score DESC), 'v1', 'batch', "
+                     "pg_snapshot_xmin(pg_current_snapshot()) "
+                     "FROM movies JOIN (VALUES (1, 4.9), (3, 4.1), (4, 3.0)) s (id, score) USING (id)")
         conn.execute("INSERT INTO users (id) VALUES (5)")
         conn.execute("INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) "
                      "VALUES (5, 3, 4.0, now(), gen_random_uuid())")

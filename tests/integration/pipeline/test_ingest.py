@@ -6,6 +6,8 @@ import base64
 import json
 from collections import Counter
 
+from infra.repositories import ratings as ratings_repo
+from infra.repositories import suggestions as suggestions_repo
 from tests.harness import Pipeline, rating_messages
 
 
@@ -45,9 +47,10 @@ async def test_latest_rating_wins_whatever_the_arrival_order(pipeline: Pipeline)
 
 
 async def test_rating_marks_did_rate_on_an_existing_suggestion(pipeline: Pipeline) -> None:
-    await pipeline.pool.execute(
-        "INSERT INTO suggestions (user_id, movie_id, value, model_version) "
-        "VALUES (9, 3, 4.2, 'v0'), (9, 4, 4.1, 'v0')")
+    async with pipeline.pool.acquire() as conn:
+        read = await ratings_repo.rated_pairs(conn, [9])
+        await suggestions_repo.replace_for_users(conn, [9], [(9, 3, 4.2), (9, 4, 4.1)], "v0",
+                                                 rated_from=read.rated_from)
     pipeline.worker()
     await pipeline.publish([(b"9", b'{"user_id": 9, "movie_id": 3, "rating": 4.5}')])
 
