@@ -32,6 +32,7 @@ from bench.dataload import load_movies, load_ratings
 from bench.predict_core import _fake_factors
 from infra import db
 from infra.repositories import models as models_repo
+from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
 from infra.settings import Settings
 from ml.dataset import clean_ratings
@@ -172,8 +173,10 @@ async def _fixture(bench: BenchRun, scale: Scale) -> list[int]:
         async with pool.acquire() as conn:
             await load_movies(conn, data)
             await load_ratings(conn, ratings)
+            # Written after the ratings, as a prediction job would: none is newer than the lists.
+            rated_from = (await ratings_repo.rated_pairs(conn, [])).rated_from
             await suggestions_repo.replace_for_users(conn, users.tolist(), top.records(), VERSION,
-                                                     rated_from=0)
+                                                     rated_from=rated_from)
             await models_repo.record(conn, version=VERSION, rmse=0.9, mae=0.7, n_ratings=len(ratings),
                                      params={}, sha256="0" * 64, path="bench", ratings_through=None)
             await models_repo.activate(conn, VERSION)

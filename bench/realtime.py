@@ -41,8 +41,8 @@ from ml.synthetic import generate
 from ml.train import SVDParams, train_model
 
 POLL_S = 0.01
-RERANKED = ("SELECT user_id, max(updated_at) FROM suggestions WHERE made_by = 'realtime' "
-            "AND user_id = ANY($1::int[]) GROUP BY user_id")
+RERANKED = ("SELECT user_id, updated_at FROM user_lists WHERE made_by = 'realtime' "
+            "AND user_id = ANY($1::int[])")
 
 METHOD = (
     "A throw-away database with the synthetic movies and 80% of the scale's ratings (the "
@@ -107,7 +107,7 @@ async def _caught_up(pool: asyncpg.Pool, worker: WorkerProcess, users: int,
     """Seconds until every user of the backlog has a realtime list (before the latency
     phase, so it measures steady state, not the backlog's tail)."""
     started = time.perf_counter()
-    query = "SELECT count(DISTINCT user_id) FROM suggestions WHERE made_by = 'realtime'"
+    query = "SELECT count(*) FROM user_lists WHERE made_by = 'realtime'"
     while await pool.fetchval(query) < users:
         worker.check_alive()
         if time.perf_counter() - started > timeout_s:

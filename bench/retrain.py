@@ -155,7 +155,7 @@ async def run(base: Settings, scale: Scale, *, spy: bool = False) -> dict[str, A
             profile = recorder.stop("the worker and its training processes, request → live") \
                 if recorder else None
             first_write = await pool.fetchval(
-                "SELECT min(updated_at) FROM suggestions WHERE model_version = $1",
+                "SELECT min(updated_at) FROM user_lists WHERE model_version = $1",
                 version.version_name)
         except BaseException:
             print(worker.output()[-3000:])
