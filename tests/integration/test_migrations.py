@@ -1,10 +1,13 @@
 """Migrations apply idempotently and the database enforces streamrec's rules."""
 
+import json
 import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from yoyo import get_backend, read_migrations
+from yoyo.migrations import MigrationList
 
 from infra import db
 from infra.repositories import ratings as ratings_repo
@@ -94,3 +97,44 @@ async def test_a_failing_migration_says_which_object_and_what_to_do(empty_databa
         db.migrate(empty_database_url)
     assert 'relation "movies" already exists' in raised.value.message
     assert "***" in raised.value.message and "streamrec db migrate" in (raised.value.hint or "")
+
+
+def _apply(url: str, *, before: str | None = None, rollback_from: str | None = None) -> None:
+    backend = get_backend(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        every = read_migrations(str(db.MIGRATIONS))
+        with backend.lock():
+            if rollback_from is not None:
+                chosen = MigrationList([m for m in every if m.id >= rollback_from])
+                backend.rollback_migrations(backend.to_rollback(chosen))
+            else:
+                chosen = MigrationList([m for m in every if before is None or m.id < before])
+                backend.apply_migrations(backend.to_apply(chosen))
+    finally:
+        backend.connection.close()
+
+
+async def test_per_pair_suggestions_become_one_list_per_user_and_back(empty_database_url: str) -> None:
+    # A database of migration 0007 (a row per suggestion) upgraded in place: each user's
+    # unrated rows become one list in the same order; rolled back, the rows return.
+    _apply(empty_database_url, before="0008")
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await conn.execute("INSERT INTO movies (id, title) VALUES (1, 'A'), (2, 'B'), (3, 'C')")
+        await conn.execute("INSERT INTO users (id) VALUES (5)")
+        await conn.execute("INSERT INTO ratings VALUES (5, 2, 4.0, now(), gen_random_uuid())")
+        await conn.execute(
+            "INSERT INTO suggestions (user_id, movie_id, value, model_version, predicted_rating, made_by) "
+            "VALUES (5, 3, 0.7, 'v1', 3.5, 'realtime'), (5, 1, 0.9, 'v1', 4.5, 'realtime'), "
+            "(5, 2, 0.8, 'v1', 4.0, 'realtime')")
+        _apply(empty_database_url)
+        row = await conn.fetchrow("SELECT * FROM user_lists")
+        assert (row["user_id"], row["movie_ids"], row["predicted"], row["made_by"]) == (
+            5, [1, 3], [4.5, 3.5], "realtime")
+        assert [json.loads(item)["title"] for item in row["items"]] == ["A", "C"]
+        _apply(empty_database_url, rollback_from="0008")
+        rows = await conn.fetch(
+            "SELECT movie_id, value, predicted_rating FROM suggestions ORDER BY value DESC")
+        assert [tuple(r) for r in rows] == [(1, pytest.approx(0.9), 4.5), (3, pytest.approx(0.7), 3.5)]
+    finally:
+        await conn.close()
