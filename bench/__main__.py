@@ -1,4 +1,4 @@
-"""``python -m bench [all|predict|ingest|retrain|quality|api] [--scale small|ml-1m] [--smoke]``
+"""``python -m bench [all|predict|ingest|retrain|quality|api|realtime|mixed] [--scale small|ml-1m] [--smoke]``
 
 Each benchmark writes ``<out>/<name>.json`` and ``<out>/<name>.png``, then
 ``BENCHMARKS.md`` is regenerated from every results file in ``<out>``.  By default
@@ -23,7 +23,7 @@ from bench.plots import plot
 from bench.report import write_report
 from infra.settings import Settings, load_settings
 
-BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime")
+BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -148,7 +148,7 @@ def _cpu_ms_per_request(before: tuple[float, dict[int, float]], after: tuple[flo
     return {"server": (after[0] - before[0]) * 1000 / requests, "postgres": postgres * 1000 / requests}
 
 
-async def _load(options: dict[str, Any], scratch: Path) -> dict[str, Any]:
+async def run_loadgen(options: dict[str, Any], scratch: Path) -> dict[str, Any]:
     options_file = scratch / "loadgen-options.json"
     options_file.write_text(json.dumps(options))
     proc = await asyncio.create_subprocess_exec(
@@ -220,7 +220,7 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any] | None:
                 for name, server, server_paths in (("bare", bare, ["/api/suggestions/"]),
                                                    ("api", api, paths)):
                     before = _cpu_snapshot(server.proc.pid)
-                    loaded = await _load({
+                    loaded = await run_loadgen({
                         "host": "127.0.0.1", "port": server.port, "paths": server_paths,
                         "mode": "closed", "concurrency": 8, "duration": duration}, bench.tmp)
                     # Counted over warm-up + measured window: requests scaled to match.
@@ -230,7 +230,7 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any] | None:
                     rounds[name].append(loaded)
                     print(f"api: {name}: {loaded['rps']:,.0f} requests/s, CPU ms per request: "
                           f"{loaded['cpu_ms_per_request']}")
-            fixed = await _load({"host": "127.0.0.1", "port": api.port, "paths": paths,
+            fixed = await run_loadgen({"host": "127.0.0.1", "port": api.port, "paths": paths,
                                  "mode": "rate", "rate": rate, "duration": rate_s}, bench.tmp)
             print(f"api: at {rate}/s: {fixed['latency_ms']}")
         finally:

@@ -121,7 +121,19 @@ async def open_loop(host: str, port: int, paths: list[str], rate: int, duration:
     # When the slowest requests were scheduled (s into the run) and how long they took.
     slowest = np.argsort(latencies)[-20:][::-1]
     result["slowest"] = [[round(sent_at[i], 3), round(latencies[i] * 1000, 1)] for i in slowest]
+    result["per_second"] = per_second(sent_at, latencies)
     return result
+
+
+def per_second(sent_at: list[float], latencies: list[float]) -> list[dict[str, float]]:
+    """Requests answered and their p99 (ms), by the second of the run they were scheduled in."""
+    if not sent_at:
+        return []
+    seconds = np.asarray(sent_at, dtype=np.int64)
+    values = np.asarray(latencies, dtype=np.float64) * 1000
+    return [{"t": float(second), "n": float(np.sum(seconds == second)),
+             "p99_ms": float(np.percentile(values[seconds == second], 99))}
+            for second in np.unique(seconds)]
 
 
 async def main(options: dict[str, Any]) -> dict[str, Any]:

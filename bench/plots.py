@@ -136,9 +136,31 @@ def _realtime(fig: Figure, r: dict[str, Any]) -> None:
     ax2.legend(fontsize=8)
 
 
+def _mixed(fig: Figure, r: dict[str, Any]) -> None:
+    axes = fig.subplots(3, 1, sharex=True)
+    series = [("api_per_second", "p99_ms", f"API p99 ms\n{r['api_rate']}/s", 10.0),
+              ("freshness_per_second", "p99_ms",
+               f"freshness p99 ms\n{r['rating_rate']:,} ratings/s", 100.0),
+              ("lag_per_second", "lag", "consumer lag\nevents", None)]
+    for ax, (key, field, label, target) in zip(axes, series, strict=True):
+        points = [p for p in r.get(key, []) if p.get(field) is not None]
+        ax.plot([p["t"] for p in points], [p[field] for p in points], color="#2a7ab0")
+        if target is not None:
+            ax.axhline(target, color="red", linestyle="--", linewidth=0.8)
+            ax.set_yscale("log")
+        ax.set_ylabel(label, fontsize=8)
+        retrain = r.get("retrain", {})
+        for moment, colour in (("requested_s", "grey"), ("activated_s", "green"), ("all_lists_s", "purple")):
+            if retrain.get(moment) is not None:
+                ax.axvline(retrain[moment], color=colour, linestyle=":", linewidth=1,
+                           label=moment.removesuffix("_s").replace("_", " "))
+    axes[0].legend(fontsize=7, title="retrain", title_fontsize=7)
+    axes[-1].set_xlabel("seconds into the run")
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
-    "realtime": _realtime,
+    "realtime": _realtime, "mixed": _mixed,
 }
 
 

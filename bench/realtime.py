@@ -71,7 +71,7 @@ LIMITS = (
 )
 
 
-async def _activate_model(bench: BenchRun, history: Any, base: Settings, scale: Scale) -> str:
+async def activate_model(bench: BenchRun, history: Any, base: Settings, scale: Scale) -> str:
     params = svd_params(base)
     if scale.name == "smoke":
         params = SVDParams(n_factors=scale.svd_factors, n_epochs=scale.svd_epochs)
@@ -155,7 +155,7 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any]:
                 await load_movies(conn, data)
                 await load_ratings(conn, history)
             with stopwatch() as t_model:
-                version = await _activate_model(bench, history, base, scale)
+                version = await activate_model(bench, history, base, scale)
             print(f"realtime: {len(history):,} ratings loaded, version {version} active "
                   f"({t_model[0]:.1f} s)")
             off, worker = await _drain_with(bench, pool, off_msgs, False, "worker-off.log")

@@ -1,0 +1,208 @@
+"""mixed: ratings, API requests and a retrain at once, on one worker and one API process.
+
+A throw-away database with most of the synthetic ratings (the history) and a version
+trained on them and activated; a `streamrec worker` (speed layer on) and the API
+(`api.app:app_from_env`) as subprocesses. For the run's duration, at the same time:
+
+* ratings at a fixed rate (``bench.paced``), each one's freshness timed from just before
+  its ``send()`` to the first 10 ms poll that sees its user's list re-ranked by the
+  speed layer after it (``user_lists.made_by = 'realtime'``, ``updated_at`` later);
+* API requests at a fixed rate (``bench.loadgen`` open loop, its own process), latency
+  counted from each request's scheduled time;
+* once a second: the ratings consumer group's lag (every partition), the active version
+  and how many users have a list of the newest version;
+* a third of the way in, one RetrainRequest; the run records when it was sent, when
+  the new version became active and when every user had a list of it.
+
+Per second: API p99, freshness p99 (of the ratings sent that second) and lag, plotted
+on one time axis with the retrain's moments, and the worker's peak memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from bench.api import Server, run_loadgen
+from bench.common import BenchRun, Scale, at_most, bench_run, percentiles
+from bench.dataload import load_movies, load_ratings
+from bench.ingest import encode_ratings
+from bench.paced import PacedRun, publish_paced
+from bench.realtime import POLL_S, RERANKED, activate_model
+from bench.worker import WorkerProcess
+from infra import db
+from infra.settings import Settings
+from ml.dataset import clean_ratings
+from ml.synthetic import SyntheticData, generate
+from streams import topic_inspect
+from streams.publisher import EventPublisher
+
+METHOD = (
+    "A throw-away database with the synthetic movies and 80% of the scale's ratings (the "
+    "history), a version trained on them in-process and activated; a `streamrec worker` (speed "
+    "layer on) and the API (`api.app:app_from_env`, one uvicorn worker) as subprocesses. For the "
+    "run's duration at once: new ratings at a fixed rate (ticks of 10 ms), each one's freshness "
+    "timed from just before `send()` to the first 10 ms poll that sees its user's list rewritten "
+    "by the speed layer after it; API requests at a fixed rate from `bench.loadgen` in its own "
+    "process (users in random order, latency from each request's scheduled time); once a second "
+    "the ratings consumer group's lag summed over partitions; a third of the way in, one "
+    "RetrainRequest (`EventPublisher.request_retrain`), with the moments the new version became "
+    "active and every user had a list of it. Worker memory: its process tree from /proc every "
+    "100 ms (peak = the sum of each process's VmHWM)."
+)
+
+LIMITS = (
+    "Everything shares 2 cores: the worker's event loop (ingest, the speed layer's rounds), its "
+    "training processes during the retrain (the held-out and the serving fit side by side), "
+    "Postgres, Kafka, the API process, the load generator and the poller. The retrain's fits "
+    "take most of both cores while they run, so the speed layer's rounds, the API and the "
+    "poller wait for CPU; then the fan-out rewrites every user's list (batch), competing with "
+    "the speed layer's writes."
+)
+
+
+async def _sample(settings: Settings, pool: asyncpg.Pool, started: float, stop: asyncio.Event,
+                  samples: list[dict[str, Any]]) -> None:
+    group = f"{settings.app_id}-ratings"
+    async with topic_inspect.connect(settings) as kafka:
+        while not stop.is_set():
+            lag: int | None = None
+            try:
+                report = await topic_inspect.group_lag(kafka, group)
+                lag = sum(value for _row, value in report.rows if value is not None)
+            except topic_inspect.UnknownGroup:
+                pass  # before the worker's first commit: no lag to report yet
+            active = await pool.fetchval("SELECT version_name FROM model_versions WHERE is_active")
+            newest = await pool.fetchval(
+                "SELECT count(*) FROM user_lists WHERE model_version = "
+                "(SELECT version_name FROM model_versions ORDER BY created_at DESC LIMIT 1)")
+            samples.append({"t": time.perf_counter() - started, "lag": lag, "active": active,
+                            "users_on_newest": int(newest)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+def _freshness_per_second(run: PacedRun, started: float) -> list[dict[str, float]]:
+    by_second: dict[int, list[float]] = {}
+    for i, seen in run.seen.items():
+        by_second.setdefault(int(run.sent_perf[i] - started), []).append((seen - run.sent_perf[i]) * 1000)
+    return [{"t": float(t), "n": float(len(v)), "p99_ms": float(np.percentile(v, 99))}
+            for t, v in sorted(by_second.items())]
+
+
+async def _retrain(settings: Settings, pool: asyncpg.Pool, at_s: float, started: float,
+                   n_users: int, timeout_s: float) -> dict[str, float | None]:
+    await asyncio.sleep(at_s)
+    before = await pool.fetchval("SELECT version_name FROM model_versions WHERE is_active")
+    publisher = EventPublisher(settings)
+    await publisher.start()
+    try:
+        requested = time.perf_counter()
+        await publisher.request_retrain("manual")
+    finally:
+        await publisher.stop()
+    moments: dict[str, float | None] = {"requested_s": requested - started, "activated_s": None,
+                                        "all_lists_s": None}
+    deadline = requested + timeout_s
+    while time.perf_counter() < deadline:
+        active = await pool.fetchval("SELECT version_name FROM model_versions WHERE is_active")
+        if active != before and moments["activated_s"] is None:
+            moments["activated_s"] = time.perf_counter() - started
+        if moments["activated_s"] is not None and await pool.fetchval(
+                "SELECT count(*) FROM user_lists WHERE model_version = $1", active) >= n_users:
+            moments["all_lists_s"] = time.perf_counter() - started
+            break
+        await asyncio.sleep(0.25)
+    return moments
+
+
+async def run(base: Settings, scale: Scale) -> dict[str, Any]:
+    smoke = scale.name == "smoke"
+    rating_rate, api_rate, duration = (100, 50, 10.0) if smoke else (1000, 500, 180.0)
+    data = generate(scale.n_users, scale.n_movies, scale.n_ratings, seed=3)
+    order = np.random.default_rng(3).permutation(len(data.ratings))
+    n_live = min(int(rating_rate * duration), len(order) // 5)
+    history = clean_ratings(data.ratings.iloc[order[:-n_live]])
+    live = data.ratings.iloc[order[-n_live:]]
+    messages = encode_ratings(live, rated_at=datetime.now(UTC))
+    live_users = live["user_id"].tolist()
+    users = sorted(int(u) for u in data.ratings["user_id"].unique())
+    paths = [f"/api/suggestions/?user_id={u}" for u in np.random.default_rng(3).permutation(users).tolist()]
+    async with bench_run(base, "mixed", topics=True) as bench:
+        return await _measure(bench, base, scale, data, history, messages, live_users, users, paths,
+                              rating_rate, api_rate, duration)
+
+
+async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: SyntheticData, history: Any,
+                   messages: list[tuple[bytes, bytes]], live_users: list[int], users: list[int],
+                   paths: list[str], rating_rate: int, api_rate: int, duration: float) -> dict[str, Any]:
+    settings = bench.settings
+    pool = await db.create_pool(settings)
+    env = bench.worker_env()
+    worker = WorkerProcess(env, bench.tmp / "worker.log")
+    api = Server("api.app:app_from_env", env, bench.tmp / "api.log")
+    try:
+        async with pool.acquire() as conn:
+            await load_movies(conn, data)
+            await load_ratings(conn, history)
+        version = await activate_model(bench, history, base, scale)
+        n_users = len(users)
+        print(f"mixed: {len(history):,} ratings loaded, version {version} active; "
+              f"{rating_rate}/s ratings and {api_rate}/s requests for {duration:.0f} s")
+        worker.start()
+        await worker.wait_ready()
+        await api.wait_ready(paths[0])
+
+        async def reranked(waiting: list[int], run: PacedRun) -> list[int]:
+            rows = await pool.fetch(RERANKED, sorted({live_users[i] for i in waiting}))
+            written = {row[0]: row[1].timestamp() for row in rows}
+            return [i for i in waiting if written.get(live_users[i], 0.0) >= run.sent_wall[i]]
+
+        started = time.perf_counter()
+        stop = asyncio.Event()
+        samples: list[dict[str, Any]] = []
+        sampler = asyncio.create_task(_sample(settings, pool, started, stop, samples))
+        retrain = asyncio.create_task(_retrain(settings, pool, duration / 3, started, n_users,
+                                               timeout_s=duration * 2))
+        load = asyncio.create_task(run_loadgen(
+            {"host": "127.0.0.1", "port": api.port, "paths": paths, "mode": "rate",
+             "rate": api_rate, "duration": duration}, bench.tmp))
+        paced = await publish_paced(settings, worker, messages, rating_rate, reranked, POLL_S)
+        served = await load
+        moments = await retrain
+        stop.set()
+        await sampler
+        worker.sample_once()
+    finally:
+        worker.stop()
+        api.stop()
+        await pool.close()
+    freshness = paced.summary(rating_rate)
+    lags = [s["lag"] for s in samples if s["lag"] is not None]
+    print(f"mixed: API {served['latency_ms']}, freshness {freshness['latency_ms']}, "
+          f"max lag {max(lags, default=0):,}, retrain {moments}")
+    targets = [
+        at_most(f"API p99 at {api_rate}/s beside {rating_rate:,} ratings/s and a retrain",
+                served["latency_ms"]["p99"], 10.0, "ms"),
+        at_most(f"freshness p99 at {rating_rate:,} ratings/s beside the API load and a retrain",
+                freshness["latency_ms"]["p99"], 100.0, "ms"),
+    ]
+    return {
+        "method": METHOD, "limits": LIMITS, "duration_s_planned": duration,
+        "rating_rate": rating_rate, "api_rate": api_rate,
+        "api_achieved_rps": served["rps"], "api_errors": served["errors"],
+        "api_latency_ms": served["latency_ms"], "api_per_second": served["per_second"],
+        "freshness_ms": freshness["latency_ms"], "freshness_unseen": freshness["latency_unseen"],
+        "ratings_achieved_rate": freshness["latency_achieved_rate"],
+        "freshness_per_second": _freshness_per_second(paced, started),
+        "lag_per_second": [{"t": s["t"], "lag": s["lag"]} for s in samples],
+        "lag_max": max(lags, default=0), "lag_ms": percentiles([float(x) for x in lags]),
+        "retrain": moments, **worker.memory(), "n_users": len(users),
+        "targets": [t.as_dict() for t in targets],
+    }
