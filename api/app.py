@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api import errors, openapi, page
+from api import dashboard, errors, openapi, page
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, health, movies, ratings, suggestions
 from api.services import Services
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> Starlette:
             *admin.routes,
             *health.routes,
             *page.routes,
+            *dashboard.routes,
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

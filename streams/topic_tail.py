@@ -113,17 +113,21 @@ def show(record: ConsumerRecord[bytes, bytes], *, dead_letters: bool) -> ShownRe
 
 
 async def read_existing(
-    kafka: Kafka, topic: str, *, last: int | None
+    kafka: Kafka, topic: str, *, last: int | None, since_ms: int | None = None
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """The messages up to the current end: the ``last`` ones (by time), or all of them
-    from the beginning when ``last`` is None. Leaves the consumer at the end, for
-    :func:`follow`. Gives up when the broker sends nothing for ``STALL_TIMEOUT_S``."""
+    when ``last`` is None — from the beginning, or from the first message timestamped
+    at or after ``since_ms``. Leaves the consumer at the end, for :func:`follow`. Gives
+    up when the broker sends nothing for ``STALL_TIMEOUT_S``."""
     consumer = kafka.consumer
     described = await kafka.describe([topic])
     tps = [TopicPartition(topic, p["partition"]) for t in described for p in t["partitions"]]
     consumer.assign(tps)
     begin = await consumer.beginning_offsets(tps)
     end = await consumer.end_offsets(tps)
+    if since_ms is not None:
+        found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+        begin = {tp: end[tp] if found.get(tp) is None else found[tp].offset for tp in tps}
     starts = {tp: begin[tp] if last is None else max(begin[tp], end[tp] - last) for tp in tps}
     for tp, start in starts.items():
         consumer.seek(tp, start)

@@ -1,7 +1,7 @@
 """Admin routes behind ``Authorization: Bearer <STREAMREC_ADMIN_TOKEN>``.
 
 No header or another scheme → 401; a wrong token → 403 (compared in constant time);
-no token configured → 403 ``admin_disabled`` whatever is sent. Activation and rollback
+no token configured → 403 ``admin_disabled`` whatever is sent (:mod:`api.auth`). Activation and rollback
 change the active row, then announce it on ``model-events`` so the fan-out agent
 recomputes everyone's suggestions (Kafka is checked first: no change without the event).
 A version whose artifact is missing or fails its sha256 check is refused (409) and the
@@ -10,14 +10,13 @@ active model keeps serving; the API therefore needs the model store (STREAMREC_M
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api.auth import admin_services
 from api.errors import ApiError
-from api.services import Services, services_of
+from api.services import Services
 from infra.repositories import models as models_repo
 from infra.repositories.models import UnknownModelVersion
 from ml.errors import InvalidModelVersion, ModelIntegrityError
@@ -37,18 +36,7 @@ def _refused(err: ModelIntegrityError | InvalidModelVersion) -> ApiError:
 
 
 def _authorised(request: Request) -> Services:
-    services = services_of(request)
-    token = services.settings.admin_token
-    if not token:
-        raise ApiError(403, "admin_disabled", "the admin routes are disabled on this server",
-                       hint="set STREAMREC_ADMIN_TOKEN and restart the API to enable them")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        raise ApiError(401, "unauthorized", "admin routes need an Authorization: Bearer <token> header",
-                       headers={"WWW-Authenticate": 'Bearer realm="streamrec-admin"'})
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise ApiError(403, "forbidden", "the bearer token is not the admin token")
-    return services
+    return admin_services(request)
 
 
 async def list_models(request: Request) -> JSONResponse:

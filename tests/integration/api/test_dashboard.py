@@ -1,0 +1,120 @@
+"""/admin: credentials (bearer token or the login form's session cookie) and what each
+panel shows, from the real Postgres and Kafka."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from api.auth import SESSION_COOKIE
+from infra.settings import Settings
+from schemas.ratings import Invalid, Origin, Reason
+from streams.deadletter import RawMessage, dead_letter
+from tests.integration.api.support import (
+    ADMIN_TOKEN, add_model, add_movies, add_rating, add_suggestions, serve,
+)
+
+AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+PANELS = ["activity", "lag", "models", "timeline"]
+
+
+@pytest.mark.parametrize("path", ["/admin", *(f"/admin/fragments/{p}" for p in PANELS),
+                                  "/admin/fragments/user?user_id=1"])
+async def test_every_admin_page_needs_credentials(client: httpx.AsyncClient, path: str) -> None:
+    missing = await client.get(path)
+    assert missing.status_code == 401
+    assert missing.headers["content-type"].startswith("text/html")
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    wrong = await client.get(path, headers={"authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 403
+    forged = await client.get(path, headers={"cookie": f"{SESSION_COOKIE}=9999999999.deadbeef"})
+    assert forged.status_code == 401
+
+
+async def test_the_page_without_credentials_points_to_the_login_form(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/admin")).text
+    assert 'href="/admin/login"' in body
+
+
+async def test_login_sets_a_session_cookie_for_the_dashboard_only(client: httpx.AsyncClient) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    refused = await client.post("/admin/login", content="token=guess", headers=form)
+    assert refused.status_code == 401
+    assert SESSION_COOKIE not in refused.cookies
+
+    signed_in = await client.post("/admin/login", content=f"token={ADMIN_TOKEN}", headers=form)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/admin"
+    cookie = signed_in.cookies[SESSION_COOKIE]
+    set_cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=strict" in set_cookie and "path=/admin" in set_cookie
+
+    page = await client.get("/admin", headers={"cookie": f"{SESSION_COOKIE}={cookie}"})
+    assert page.status_code == 200
+    for panel in PANELS:
+        assert f'hx-get="/admin/fragments/{panel}"' in page.text
+    assert (await client.get("/admin/fragments/models", headers={"cookie": f"{SESSION_COOKIE}={cookie}"})).status_code == 200
+    # The JSON admin routes, which change things, take the bearer token only.
+    assert (await client.get("/api/admin/models", headers={"cookie": f"{SESSION_COOKIE}={cookie}"})).status_code == 401
+
+
+async def test_disabled_without_an_admin_token(api_settings: Settings) -> None:
+    async with serve(api_settings.model_copy(update={"admin_token": None})) as client:
+        assert (await client.get("/admin", headers=AUTH)).status_code == 403
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        assert (await client.post("/admin/login", content="token=x", headers=form)).status_code == 403
+
+
+async def test_models_and_timeline_panels(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    await add_model(pool, "v-old", rmse=0.95)
+    await add_model(pool, "v-new", rmse=0.91, active=True, activated_minutes_ago=1)
+    await pool.execute("UPDATE model_versions SET ndcg_at_10 = 0.31, decision = 'activated: better' "
+                       "WHERE version_name = 'v-new'")
+    await pool.execute("UPDATE model_versions SET created_at = now() - interval '10 minutes' "
+                       "WHERE version_name = 'v-old'")
+    models = (await client.get("/admin/fragments/models", headers=AUTH)).text
+    assert "<svg" in models and "v-new (active)" in models and "0.9100" in models and "0.3100" in models
+    timeline = (await client.get("/admin/fragments/timeline", headers=AUTH)).text
+    assert "v-new activated" in timeline
+    assert timeline.index("v-new activated") < timeline.index("v-old trained")  # newest first
+
+
+async def test_activity_counts_ratings_and_dead_letters_by_reason(
+        client: httpx.AsyncClient, pool: asyncpg.Pool, api_settings: Settings, topics: Settings) -> None:
+    await add_movies(pool, [(1, "One", 1.0), (2, "Two", 2.0)])
+    await add_rating(pool, 5, 1)
+    await add_rating(pool, 5, 2)
+    producer = AIOKafkaProducer(bootstrap_servers=api_settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        origin = Origin(api_settings.topic("ratings"), 0, 7, None)
+        for reason, n in ((Reason.INVALID_JSON, 3), (Reason.UNKNOWN_MOVIE, 1)):
+            for _ in range(n):
+                letter = dead_letter(RawMessage(b"5", b"{", origin), Invalid(reason, "test"))
+                await producer.send_and_wait(api_settings.topic("ratings-dlq"), letter.dumps(), key=b"5")
+        await producer.send_and_wait(api_settings.topic("ratings-dlq"), b"not a letter")
+    finally:
+        await producer.stop()
+    body = (await client.get("/admin/fragments/activity", headers=AUTH)).text
+    assert "2 ratings stored" in body
+    assert "5 dead letters in the last hour" in body
+    assert "<td>invalid_json</td><td class=\"n\">3</td>" in body
+    assert "<td>unknown_movie</td><td class=\"n\">1</td>" in body
+    assert "<td>unreadable</td><td class=\"n\">1</td>" in body
+
+
+async def test_lag_panel_before_any_worker(client: httpx.AsyncClient, topics: Settings) -> None:
+    body = (await client.get("/admin/fragments/lag", headers=AUTH)).text
+    assert "No worker has committed offsets yet" in body
+
+
+async def test_user_panel_says_how_the_list_was_made(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    await add_movies(pool, [(1, "One", 1.0), (2, "Two <b>", 2.0), (3, "Three", 3.0)])
+    await add_suggestions(pool, 7, [(2, 4.5), (3, 4.0)], version="v9")
+    body = (await client.get("/admin/fragments/user?user_id=7", headers=AUTH)).text
+    assert "a prediction job" in body and "v9" in body and "Two &lt;b&gt;" in body
+    popular = (await client.get("/admin/fragments/user?user_id=8", headers=AUTH)).text
+    assert "popular fallback" in popular and "No stored list" in popular
+    bad = await client.get("/admin/fragments/user?user_id=abc", headers=AUTH)
+    assert bad.status_code == 400 and "<p" in bad.text
