@@ -14,7 +14,8 @@ from ml.synthetic import SyntheticData
 @pytest.fixture(scope="module")
 def scaled() -> SyntheticData:
     """The ml-25m shape at 400k ratings: 2,601 users x 7,471 movies."""
-    return generate_sparse(**ml25m_shape(400_000), seed=3)
+    shape = ml25m_shape(400_000)
+    return generate_sparse(shape["n_users"], shape["n_movies"], shape["n_ratings"], seed=3)
 
 
 def test_exact_size_distinct_pairs_and_frames(scaled: SyntheticData) -> None:
