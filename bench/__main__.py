@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     for name in names:
         started = time.perf_counter()
-        print(f"== {name} ({'smoke' if args.smoke else args.scale})", flush=True)
+        size = "smoke" if args.smoke else args.sizes if name == "scale" else args.scale
+        print(f"== {name} ({size})", flush=True)
         try:
             result = asyncio.run(run_one(name, args, settings, out))
         except Exception as err:  # one broken benchmark must not lose the others' results
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result = {
             "benchmark": name,
-            "scale": "smoke" if args.smoke else args.scale,
+            "scale": size,
             "smoke": args.smoke,
             "finished_at": now_iso(),
             "duration_s": time.perf_counter() - started,

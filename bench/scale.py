@@ -36,7 +36,7 @@ from bench.common import BenchRun, at_most, bench_run, stopwatch
 from bench.dataload import load_movies, load_ratings
 from bench.ingest import drain_backlog, encode_ratings, publish_backlog
 from bench.predict import streamrec_pass
-from bench.worker import WorkerProcess
+from bench.worker import WorkerProcess, worker_session
 from infra import db
 from infra.repositories import ratings as ratings_repo
 from infra.settings import Settings
@@ -174,7 +174,7 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[s
         settings = bench.settings
         pool = await db.create_pool(settings)
         worker = WorkerProcess(bench.worker_env(), bench.tmp / "worker.log")
-        try:
+        async with worker_session(worker, pool):
             async with pool.acquire() as conn:
                 await load_movies(conn, data)
                 with stopwatch() as t:
@@ -218,12 +218,6 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[s
                 await activate_for_serving(conn, len(history))
             serving = await _serve(bench, users, 100 if smoke else 500, 1.0 if smoke else 10.0)
             print(f"scale {label(n_ratings)}: serving {serving['latency_ms']}", flush=True)
-        except BaseException:
-            print(worker.output()[-3000:])
-            raise
-        finally:
-            worker.stop()
-            await pool.close()
     return {
         "n_ratings": len(history), "n_users": len(users), "n_movies": shape["n_movies"],
         "ranking_model": ranking.kind, "svd": svd_params(base).as_dict(),
