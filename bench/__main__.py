@@ -1,4 +1,4 @@
-"""``python -m bench [all|predict|ingest|retrain|quality|api|realtime|mixed] [--scale small|ml-1m] [--smoke]``
+"""``python -m bench [all|<benchmark>] [--scale small|ml-1m] [--smoke]`` (benchmarks: BENCHMARKS)
 
 Each benchmark writes ``<out>/<name>.json`` and ``<out>/<name>.png``, then
 ``BENCHMARKS.md`` is regenerated from every results file in ``<out>``.  By default
@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, RESULTS_DIR, machine, now_iso, scale_of, write_result
+from bench.common import REPO, RESULTS_DIR, load_results, machine, now_iso, scale_of, write_result
 from bench.plots import plot
 from bench.report import write_report
 from infra.settings import Settings, load_settings
 
-BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed")
+BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "scale")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "a temporary one with --smoke)")
     parser.add_argument("--events", type=int, help="ingest: ratings of the throughput phase")
     parser.add_argument("--movielens", type=Path, help="quality: also evaluate this ratings file")
+    parser.add_argument("--sizes", default="1M,5M,10M,25M",
+                        help="scale: ratings per size, e.g. 1M,5M (ml-25m's shape scaled down)")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate BENCHMARKS.md from the results files")
     parser.add_argument("--no-spy", action="store_true",
@@ -42,7 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run_one(name: str, args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+async def run_one(name: str, args: argparse.Namespace, settings: Settings,
+                  out: Path) -> dict[str, Any] | None:
     module = importlib.import_module(f"bench.{name}")
     scale = scale_of(args.scale, args.smoke)
     options: dict[str, Any] = {}
@@ -52,6 +55,8 @@ async def run_one(name: str, args: argparse.Namespace, settings: Settings) -> di
         options = {"spy": not args.no_spy and not args.smoke}
     elif name == "quality":
         options = {"movielens": args.movielens}
+    elif name == "scale":  # sizes measured before and not now are kept
+        options = {"sizes": args.sizes, "previous": load_results(out).get("scale")}
     result: dict[str, Any] | None = await module.run(settings, scale, **options)
     return result
 
@@ -66,15 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         out = RESULTS_DIR
     report = out / "BENCHMARKS.md" if (args.smoke or args.out is not None) else REPO / "BENCHMARKS.md"
     settings = load_settings()
-    names: tuple[str, ...] = BENCHMARKS if args.which == "all" else (args.which,)
+    # `all` runs scale only in smoke mode: its full sizes take an hour and more.
+    every = BENCHMARKS if args.smoke else tuple(b for b in BENCHMARKS if b != "scale")
+    names: tuple[str, ...] = every if args.which == "all" else (args.which,)
     if args.report_only:
         names = ()
     failed: list[str] = []
     for name in names:
         started = time.perf_counter()
-        print(f"== {name} ({'smoke' if args.smoke else args.scale})", flush=True)
+        size = "smoke" if args.smoke else args.sizes if name == "scale" else args.scale
+        print(f"== {name} ({size})", flush=True)
         try:
-            result = asyncio.run(run_one(name, args, settings))
+            result = asyncio.run(run_one(name, args, settings, out))
         except Exception as err:  # one broken benchmark must not lose the others' results
             print(f"{name} failed: {type(err).__name__}: {err}", file=sys.stderr)
             failed.append(name)
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result = {
             "benchmark": name,
-            "scale": "smoke" if args.smoke else args.scale,
+            "scale": size,
             "smoke": args.smoke,
             "finished_at": now_iso(),
             "duration_s": time.perf_counter() - started,

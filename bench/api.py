@@ -31,6 +31,7 @@ from bench.common import BenchRun, Scale, at_least, at_most, bench_run
 from bench.dataload import load_movies, load_ratings
 from bench.predict_core import _fake_factors
 from infra import db
+from infra.repositories import Connection
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
@@ -177,15 +178,20 @@ async def _fixture(bench: BenchRun, scale: Scale) -> list[int]:
             rated_from = (await ratings_repo.rated_pairs(conn, [])).rated_from
             await suggestions_repo.replace_for_users(conn, users.tolist(), top.records(), VERSION,
                                                      rated_from=rated_from)
-            await models_repo.record(conn, version=VERSION, rmse=0.9, mae=0.7, n_ratings=len(ratings),
-                                     params={}, sha256="0" * 64, path="bench", ratings_through=None)
-            await models_repo.activate(conn, VERSION)
-            # Vacuumed as well as analysed: the freshly loaded tables would otherwise get
-            # autovacuum's attention while the load runs, which a serving database has not.
-            await conn.execute("VACUUM ANALYZE")
+            await activate_for_serving(conn, len(ratings))
     finally:
         await pool.close()
     return [int(u) for u in users]
+
+
+async def activate_for_serving(conn: Connection, n_ratings: int) -> None:
+    """An active model row named ``VERSION`` (the lists' own), and the tables vacuumed."""
+    await models_repo.record(conn, version=VERSION, rmse=0.9, mae=0.7, n_ratings=n_ratings,
+                             params={}, sha256="0" * 64, path="bench", ratings_through=None)
+    await models_repo.activate(conn, VERSION)
+    # Vacuumed as well as analysed: the freshly loaded tables would otherwise get
+    # autovacuum's attention while the load runs, which a serving database has not.
+    await conn.execute("VACUUM ANALYZE")
 
 
 def _mean_cpu(rounds: list[dict[str, Any]]) -> dict[str, float]:

@@ -29,7 +29,7 @@ from bench.common import BenchRun, Scale, at_least, at_most, bench_run, stopwatc
 from bench.dataload import load_movies
 from bench.paced import PacedRun, publish_paced
 from bench.profiling import SpyRecorder
-from bench.worker import WorkerProcess
+from bench.worker import WorkerProcess, worker_session
 from infra import db
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import retrain as retrain_repo
@@ -191,7 +191,7 @@ async def _measure(bench: BenchRun, data: SyntheticData, backlog: list[tuple[byt
     pool = await db.create_pool(settings)
     worker = WorkerProcess(bench.worker_env(), bench.tmp / "worker.log")
     pairs = list(zip(live["user_id"].tolist(), live["movie_id"].tolist(), strict=True))
-    try:
+    async with worker_session(worker, pool):
         async with pool.acquire() as conn:
             await load_movies(conn, data)
             await suggestions_repo.replace_for_users(
@@ -208,12 +208,6 @@ async def _measure(bench: BenchRun, data: SyntheticData, backlog: list[tuple[byt
         latency = await _latency(settings, pool, worker, pairs, live_messages, scale.latency_rate)
         print(f"ingest: latency at {scale.latency_rate}/s: {latency['latency_ms']}")
         worker.sample_once()
-    except BaseException:
-        print(worker.output()[-3000:])
-        raise
-    finally:
-        worker.stop()
-        await pool.close()
     return {
         "backlog_publish_s": publish_s,
         "backlog_publish_per_s": len(backlog) / publish_s,

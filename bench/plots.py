@@ -158,9 +158,30 @@ def _mixed(fig: Figure, r: dict[str, Any]) -> None:
     axes[-1].set_xlabel("seconds into the run")
 
 
+def _scale(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    runs = sorted(r["sizes"].values(), key=lambda s: s["n_ratings"])
+    n = [s["n_ratings"] for s in runs]
+    for phase in runs[-1]["phases_s"]:
+        seconds = [s["phases_s"].get(phase, float("nan")) for s in runs]
+        ax1.plot(n, seconds, marker="o", label=phase)
+    ax1.plot(n, [runs[0]["phases_s"]["svd fit"] * x / n[0] for x in n], color="gray", linestyle=":",
+             label="linear (from svd fit)")
+    ax1.set_title("seconds per phase")
+    for part in runs[-1]["memory_gib"]:
+        ax2.plot(n, [s["memory_gib"].get(part, float("nan")) for s in runs], marker="o", label=part)
+    ax2.axhline(8.0, color="red", linestyle="--", label="target 8 GiB")
+    ax2.set_title("peak memory (GiB)")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("ratings")
+        ax.legend(fontsize=6, loc="upper left")
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
-    "realtime": _realtime, "mixed": _mixed,
+    "realtime": _realtime, "mixed": _mixed, "scale": _scale,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.common import load_results
 
-ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime")
+ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime", "scale")
 
 NOT_RUN = {
     "api": "Not measured: `api/` (the Starlette app, `api.app.create_app`) did not exist when the "
@@ -63,7 +63,7 @@ def _machine(m: dict[str, Any]) -> str:
 def _figures(result: dict[str, Any]) -> list[str]:
     skip = {"benchmark", "machine", "method", "limits", "profile", "targets", "progress",
             "latencies_ms", "latency_over_time", "rss_series", "datasets", "phases_s", "timeline", "smoke",
-            "realtime_quality"}
+            "realtime_quality", "sizes", "growth"}
     lines = ["| figure | value |", "|---|---|"]
     for key, value in result.items():
         if key in skip:
@@ -136,12 +136,41 @@ def _section(name: str, result: dict[str, Any], results_dir: str) -> list[str]:
             lines.append(f"| {n} | {row['realtime_ndcg']:.4f} | {row['full_retrain_ndcg']:.4f} | "
                          f"{row['popular_ndcg']:.4f} |")
         lines.append("")
+    if "sizes" in result:
+        lines += _sizes(result)
     module = _module(name)
     method = getattr(module, "METHOD", None) or result.get("method", "")
     limits = getattr(module, "LIMITS", None) or result.get("limits", "")
     lines += [f"**Method.** {method}", ""]
     lines += [f"**What limits it.** {limits}", ""]
     lines += [*_profile(result.get("profile")), ""]
+    return lines
+
+
+def _sizes(result: dict[str, Any]) -> list[str]:
+    """The scale benchmark: a column per size, a row per phase, figure and memory."""
+    runs = result["sizes"]
+    names = list(runs)
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+
+    def row(title: str, get: Any) -> None:
+        lines.append(f"| {title} | " + " | ".join(_fmt(get(runs[n])) for n in names) + " |")
+
+    row("ratings", lambda r: r["n_ratings"])
+    row("users x movies", lambda r: f"{r['n_users']:,} x {r['n_movies']:,}")
+    for phase in runs[names[-1]]["phases_s"]:
+        row(f"{phase} (s)", lambda r, p=phase: r["phases_s"].get(p, float("nan")))
+    row("all lists, read + score + write (s)", lambda r: r["all_lists_s"])
+    row("ingest (events/s)", lambda r: r["ingest_events_per_s"])
+    row("serving p99 (ms)", lambda r: f"{r['serving_ms']['p99']:.1f} at {r['serving_rate']}/s")
+    for part in runs[names[-1]]["memory_gib"]:
+        row(f"memory: {part} (GiB)", lambda r, p=part: r["memory_gib"].get(p, float("nan")))
+    lines.append("")
+    grown = result.get("growth", {})
+    if grown:
+        lines += ["Growth from the smallest to the largest size (1 = linear): " + ", ".join(
+            f"{p} {g['vs_linear']:.2f}x (exponent {g['exponent']:.2f})" for p, g in grown.items())
+            + f". Fastest-growing phase: **{result['fastest_growing_phase']}**.", ""]
     return lines
 
 

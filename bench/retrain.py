@@ -39,7 +39,7 @@ from bench.common import BenchRun, Scale, at_most, bench_run, stopwatch
 from bench.dataload import load_movies, load_ratings
 from bench.predict_core import _fake_factors
 from bench.profiling import SpyRecorder
-from bench.worker import WorkerProcess
+from bench.worker import WorkerProcess, worker_session
 from infra import db
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
@@ -131,7 +131,7 @@ async def run(base: Settings, scale: Scale, *, spy: bool = False) -> dict[str, A
                              STREAMREC_SVD_EPOCHS=str(scale.svd_epochs)),
             bench.tmp / "worker.log", interval=0.2,
         )
-        try:
+        async with worker_session(worker, pool):
             async with pool.acquire() as conn:
                 await load_movies(conn, data)
                 await load_ratings(conn, ratings)
@@ -157,12 +157,6 @@ async def run(base: Settings, scale: Scale, *, spy: bool = False) -> dict[str, A
             first_write = await pool.fetchval(
                 "SELECT min(updated_at) FROM user_lists WHERE model_version = $1",
                 version.version_name)
-        except BaseException:
-            print(worker.output()[-3000:])
-            raise
-        finally:
-            worker.stop()
-            await pool.close()
 
     def ts(value: datetime | None) -> float:
         assert value is not None

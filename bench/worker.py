@@ -15,7 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 STREAMREC = str(Path(sys.executable).with_name("streamrec"))
 
@@ -130,3 +132,17 @@ class WorkerProcess:
             "worker_processes_seen": len(self.peak_by_pid),
             "rss_series": series[::step],
         }
+
+
+@contextlib.asynccontextmanager
+async def worker_session(worker: WorkerProcess, pool: Any) -> AsyncIterator[WorkerProcess]:
+    """A benchmark's worker and pool: the worker's last output shown if the body fails;
+    the worker stopped and the pool closed whatever happens."""
+    try:
+        yield worker
+    except BaseException:
+        print(worker.output()[-3000:])
+        raise
+    finally:
+        worker.stop()
+        await pool.close()

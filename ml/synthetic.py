@@ -146,7 +146,21 @@ def generate(
     rating = _to_stars(raw, half_stars)
     seconds = _START + rng.integers(0, _SPAN_SECONDS, len(raw))
 
-    ratings = pd.DataFrame(
+    counts = np.bincount(movies, minlength=n_movies).astype(np.float64)
+    return SyntheticData(
+        users=_users(n_users),
+        movies=_movies(rng, n_movies, counts),
+        ratings=_ratings(users, movies, rating, seconds),
+    )
+
+
+def _users(n_users: int) -> pd.DataFrame:
+    return pd.DataFrame({"id": np.arange(1, n_users + 1, dtype=np.int64)})
+
+
+def _ratings(users: I64, movies: I64, rating: F64, seconds: I64) -> pd.DataFrame:
+    """The ratings frame of 0-based user and movie indexes, stars and epoch seconds."""
+    return pd.DataFrame(
         {
             "user_id": users + 1,
             "movie_id": movies + 1,
@@ -156,24 +170,19 @@ def generate(
             ),
         }
     )
-    counts = np.bincount(movies, minlength=n_movies).astype(np.float64)
-    return SyntheticData(
-        users=pd.DataFrame({"id": np.arange(1, n_users + 1, dtype=np.int64)}),
-        movies=_movies(rng, n_movies, counts),
-        ratings=ratings,
-    )
 
 
 def _ratings_per_user(
-    rng: np.random.Generator, n_users: int, n_movies: int, n_ratings: int, minimum: int
+    rng: np.random.Generator, n_users: int, n_movies: int, n_ratings: int, minimum: int,
+    sigma: float = _ACTIVITY_SIGMA,
 ) -> I64:
     """Ratings per user summing to ``n_ratings``: ``minimum`` (or what fits) plus a
-    log-normal share of the rest, no user above the cap."""
+    log-normal share (spread ``sigma``) of the rest, no user above the cap."""
     floor = min(minimum, n_ratings // n_users, n_movies)
     # The cap keeps the heaviest users MovieLens-like (ml-1m's: 62% of the movies),
     # unless the requested density needs more.
     cap = min(n_movies, int(np.ceil(max(_ACTIVITY_CAP * n_movies, 2 * n_ratings / n_users))))
-    weights = rng.lognormal(0.0, _ACTIVITY_SIGMA, n_users)
+    weights = rng.lognormal(0.0, sigma, n_users)
     extra = _capped_shares(weights, n_ratings - floor * n_users, cap - floor)
     return (extra + floor).astype(np.int64)
 

@@ -13,7 +13,12 @@ from infra.settings import Settings
 from schemas.ratings import Invalid, Origin, Reason
 from streams.deadletter import RawMessage, dead_letter
 from tests.integration.api.support import (
-    ADMIN_TOKEN, add_model, add_movies, add_rating, add_suggestions, serve,
+    ADMIN_TOKEN,
+    add_model,
+    add_movies,
+    add_rating,
+    add_suggestions,
+    serve,
 )
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -50,13 +55,14 @@ async def test_login_sets_a_session_cookie_for_the_dashboard_only(client: httpx.
     set_cookie = signed_in.headers["set-cookie"].lower()
     assert "httponly" in set_cookie and "samesite=strict" in set_cookie and "path=/admin" in set_cookie
 
-    page = await client.get("/admin", headers={"cookie": f"{SESSION_COOKIE}={cookie}"})
+    session = {"cookie": f"{SESSION_COOKIE}={cookie}"}
+    page = await client.get("/admin", headers=session)
     assert page.status_code == 200
     for panel in PANELS:
         assert f'hx-get="/admin/fragments/{panel}"' in page.text
-    assert (await client.get("/admin/fragments/models", headers={"cookie": f"{SESSION_COOKIE}={cookie}"})).status_code == 200
+    assert (await client.get("/admin/fragments/models", headers=session)).status_code == 200
     # The JSON admin routes, which change things, take the bearer token only.
-    assert (await client.get("/api/admin/models", headers={"cookie": f"{SESSION_COOKIE}={cookie}"})).status_code == 401
+    assert (await client.get("/api/admin/models", headers=session)).status_code == 401
 
 
 async def test_disabled_without_an_admin_token(api_settings: Settings) -> None:

@@ -20,13 +20,16 @@ KEYS = {
     "api": {"ratio", "bare_rps", "api_rps", "api_fixed_rate_ms", "targets", "machine"},
     "realtime": {"events_per_s_off", "events_per_s_on", "on_off_ratio", "latency_ms",
                  "worker_peak_rss_bytes", "targets", "machine"},
+    "scale": {"sizes", "growth", "targets", "machine"},
+    "mixed": {"api_latency_ms", "freshness_ms", "lag_per_second", "retrain", "worker_peak_rss_bytes",
+              "targets", "machine"},
 }
 
 
 def test_every_benchmark_runs_in_smoke_mode(stack: Settings, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "all", "--smoke", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=150,
+        capture_output=True, text=True, timeout=420,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for name, keys in KEYS.items():
