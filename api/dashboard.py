@@ -117,6 +117,9 @@ async def login_form(request: Request, message: str = "", status: int = 200) -> 
 
 
 async def login(request: Request) -> Response:
+    """GET: the form; POST: the token typed into it."""
+    if request.method != "POST":
+        return await login_form(request)
     services = services_of(request)
     token = services.settings.admin_token
     if not token:
@@ -245,13 +248,22 @@ async def _user(services: Services, user_id: int) -> str:
             f"<p>{stored}</p><table><tr><th>movie</th><th>title</th><th>score</th></tr>{rows}</table>")
 
 
+async def user_panel(request: Request) -> HTMLResponse:
+    try:
+        services = admin_services(request, session_ok=True)
+        body = await _user(services, user_id_param(request.query_params))
+    except ApiError as err:
+        return _denied(err, fragment=True)
+    except UNAVAILABLE as err:
+        return _fragment_error(503, f"Unavailable right now: {err}.")
+    return HTMLResponse(body)
+
+
 async def panel(request: Request) -> HTMLResponse:
     try:
         services = admin_services(request, session_ok=True)
         name = request.path_params["name"]
-        if name == "user":
-            body = await _user(services, user_id_param(request.query_params))
-        elif name in PANELS:
+        if name in PANELS:
             body = await {"activity": _activity, "lag": _lag, "models": _models,
                           "timeline": _timeline}[name](services)
         else:
@@ -265,8 +277,8 @@ async def panel(request: Request) -> HTMLResponse:
 
 routes = [
     Route("/admin", dashboard, methods=["GET"]),
-    Route("/admin/login", login_form, methods=["GET"]),
-    Route("/admin/login", login, methods=["POST"]),
+    Route("/admin/login", login, methods=["GET", "POST"]),
     Route("/admin/logout", logout, methods=["POST"]),
+    Route("/admin/fragments/user", user_panel, methods=["GET"]),
     Route("/admin/fragments/{name}", panel, methods=["GET"]),
 ]

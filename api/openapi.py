@@ -125,6 +125,44 @@ def _admin(summary: str, ok: str, schema: Schema, more: dict[str, Any] | None = 
             "responses": {ok: _json(summary, schema), **(more or {}), **_ADMIN_ERRORS}}
 
 
+def _html(summary: str, responses: dict[str, str], **operation: Any) -> dict[str, Any]:
+    html = {"text/html": {"schema": {"type": "string"}}}
+    return {"summary": summary, **operation, "responses": {  # a redirect has no body
+        code: {"description": what} if code == "303" else {"description": what, "content": html}
+        for code, what in responses.items()}}
+
+
+_DENIED = {"401": "No admin credentials (a page pointing to /admin/login).",
+           "403": "A wrong bearer token, or the admin token is not set on this server."}
+_SESSION: list[dict[str, list[str]]] = [{"adminToken": []}, {"adminSession": []}]
+DASHBOARD: dict[str, Any] = {
+    "/admin": {"get": _html("The operator dashboard (htmx).", {"200": "The page.", **_DENIED},
+                            security=_SESSION)},
+    "/admin/login": {
+        "get": _html("The sign-in form: the admin token sets a session cookie.", {"200": "The form."}),
+        "post": _html("Sign in: a session cookie for /admin, then a redirect to it.",
+                      {"303": "Signed in.", "400": "An unreadable form.", "401": "Not the admin token.",
+                       "403": "The admin token is not set on this server.", "413": "A form too large."},
+                      requestBody={"required": True, "content": {
+                          "application/x-www-form-urlencoded": {"schema": {
+                              "type": "object", "required": ["token"],
+                              "properties": {"token": {"type": "string"}}}}}}),
+    },
+    "/admin/logout": {"post": _html("Sign out: the session cookie is removed.", {"303": "Signed out."})},
+    "/admin/fragments/user": {"get": _html(
+        "The dashboard's panel of one user's list: as served, and how it was made.",
+        {"200": "The panel.", "400": "A bad user_id.", **_DENIED, "503": "Postgres cannot be reached."},
+        security=_SESSION, parameters=[_USER_ID])},
+    "/admin/fragments/{name}": {"get": _html(
+        "One panel of the dashboard, refreshed by the page every 15 s.",
+        {"200": "The panel.", "404": "No such panel.", **_DENIED,
+         "503": "Postgres or Kafka cannot be reached."},
+        security=_SESSION,
+        parameters=[{"name": "name", "in": "path", "required": True, "schema": {
+                     "type": "string", "enum": ["activity", "lag", "models", "timeline"]}}])},
+}
+
+
 PATHS: dict[str, Any] = {
     "/api/suggestions/": {"get": {**_SUGGESTIONS_GET, "operationId": "suggestions"}},
     "/api/suggestions": {"get": {**_SUGGESTIONS_GET, "operationId": "suggestionsNoSlash"}},
@@ -195,6 +233,7 @@ PATHS: dict[str, Any] = {
                       for code, what in (("200", "The fragment."), ("400", "Bad user_id or limit."),
                                          ("503", "Postgres cannot be reached."))},
     }},
+    **DASHBOARD,
     "/static/htmx.min.js": _static("text/javascript", "htmx 2 (shipped with streamrec)."),
     "/static/page.js": _static("text/javascript", "The page's script."),
     "/static/page.css": _static("text/css", "The page's styles."),
@@ -209,7 +248,10 @@ def build() -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                                               "description": "STREAMREC_ADMIN_TOKEN"}},
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "STREAMREC_ADMIN_TOKEN"},
+                "adminSession": {"type": "apiKey", "in": "cookie", "name": "streamrec_admin",
+                                 "description": "Set by POST /admin/login (the dashboard only)."},
+            },
         },
     }

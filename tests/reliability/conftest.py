@@ -49,7 +49,7 @@ async def fault_pipeline(own_stack: Settings, tmp_path: Path) -> AsyncIterator[P
     settings = own_stack.model_copy(update={"topic_prefix": f"f{tmp_path.name[-12:]}."})
     pool = await db.create_pool(settings)
     async with pool.acquire() as conn:  # one database per module: start each test clean
-        await conn.execute("TRUNCATE ratings, suggestions, users, model_versions, retrain_outbox, "
+        await conn.execute("TRUNCATE ratings, user_lists, users, model_versions, retrain_outbox, "
                            "movies CASCADE; UPDATE retrain_counter SET pending = 0")
     pipe = await open_pipeline(settings, settings.database_url, pool, tmp_path)
     yield pipe
