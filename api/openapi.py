@@ -72,6 +72,8 @@ SCHEMAS: dict[str, Schema] = {
                      "similar": {"type": "array", "items": _ref("Suggestion")}}),
     "Popular": _obj({"limit": {"type": "integer"}, "offset": {"type": "integer"},
                      "movies": {"type": "array", "items": _ref("Suggestion")}}),
+    "Genres": _obj({"genres": {"type": "array", "items": _obj({
+        "name": {"type": "string"}, "movies": {"type": "integer", "minimum": 1}})}}),
     "Rating": _obj({"user_id": _ID, "movie_id": _ID,
                     "rating": {"type": "number", "minimum": RATING_MIN, "maximum": RATING_MAX,
                                "multipleOf": 0.5}}),
@@ -161,6 +163,12 @@ PATHS: dict[str, Any] = {
                         "schema": {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 0}}],
         "responses": {"200": _json("A page of the chart.", _ref("Popular")),
                       "400": _error("A bad limit or offset."), "503": _UNAVAILABLE},
+    }},
+    "/api/genres": {"get": {
+        "summary": "Every genre of the stored movies, by name, with its number of movies.",
+        "description": "Genres come from the imported MovieLens files (u.item's flags, movies.dat / "
+                       "movies.csv's lists) or the synthetic data; a movie has none, one or several.",
+        "responses": {"200": _json("The genres.", _ref("Genres")), "503": _UNAVAILABLE},
     }},
     "/healthz": {"get": {"summary": "The process is alive.", "responses": {
         "200": _json("Alive.", _obj({"status": {"type": "string", "enum": ["alive"]}}))}}},

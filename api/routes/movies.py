@@ -1,4 +1,4 @@
-"""Non-personal lists: ``GET /api/movies/{id}/similar`` and ``GET /api/popular``.
+"""Non-personal lists: ``GET /api/movies/{id}/similar``, ``GET /api/popular``, ``GET /api/genres``.
 
 Similar movies come from the active version's ranking model (its item side, written at
 activation); popular movies by ratings count (then mean rating), refreshed from the
@@ -42,7 +42,14 @@ async def popular(request: Request) -> Response:
     return Response(f'{{"limit":{limit},"offset":{offset},"movies":{items}}}', media_type="application/json")
 
 
+async def genres(request: Request) -> Response:
+    """Every genre of a stored movie (by name) and its number of movies."""
+    items = await catalogue.genres(await services_of(request).pool())
+    return Response(f'{{"genres":{items}}}', media_type="application/json")
+
+
 routes = [
     Route("/api/movies/{movie_id}/similar", similar, methods=["GET"]),
     Route("/api/popular", popular, methods=["GET"]),
+    Route("/api/genres", genres, methods=["GET"]),
 ]

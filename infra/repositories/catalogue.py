@@ -1,4 +1,4 @@
-"""Non-personal lists read by the API: a movie's similar movies, the popular chart.
+"""Non-personal lists read by the API: a movie's similar movies, the popular chart, genres.
 
 Each is one statement rendering the JSON list in Postgres from the movies' stored cards
 (as the suggestions query does), so the API splices it into its response.
@@ -34,6 +34,13 @@ FROM (SELECT id, card, popularity FROM movies ORDER BY popularity DESC, id LIMIT
 """
 
 
+# Every genre with its number of movies, by name, as a JSON array.
+GENRES_SQL = """
+SELECT '[' || string_agg(json_build_object('name', g, 'movies', n)::text, ',' ORDER BY g) || ']'
+FROM (SELECT g, count(*) AS n FROM movies CROSS JOIN LATERAL unnest(genres) AS g GROUP BY g) s
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Similar:
     known: bool  # the movie exists
@@ -50,6 +57,12 @@ async def similar_to(pool: asyncpg.Pool, movie_id: int, limit: int) -> Similar:
 async def popular(pool: asyncpg.Pool, limit: int, offset: int) -> str:
     """The most popular movies (ratings count, then mean), as a JSON array."""
     items: str | None = await pool.fetchval(POPULAR_SQL, limit, offset)
+    return items or "[]"
+
+
+async def genres(pool: asyncpg.Pool) -> str:
+    """``[{"name", "movies"}]``: every genre of a stored movie and how many movies have it."""
+    items: str | None = await pool.fetchval(GENRES_SQL)
     return items or "[]"
 
 

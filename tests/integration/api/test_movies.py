@@ -1,11 +1,11 @@
-"""GET /api/movies/{id}/similar and GET /api/popular on a seeded database."""
+"""GET /api/movies/{id}/similar, /api/popular and /api/genres on a seeded database."""
 
 from __future__ import annotations
 
 import asyncpg
 import httpx
 
-from tests.integration.api.support import add_movies
+from tests.integration.api.support import add_movies, set_genres
 
 
 async def _seed(pool: asyncpg.Pool) -> None:
@@ -44,3 +44,12 @@ async def test_popular_pages_through_the_chart(client: httpx.AsyncClient, pool: 
     assert [m["id"] for m in second["movies"]] == [3, 1]
     assert (await client.get("/api/popular", params={"offset": 10})).json()["movies"] == []
     assert (await client.get("/api/popular", params={"offset": -1})).status_code == 400
+
+
+async def test_genres_with_their_movie_counts(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    assert (await client.get("/api/genres")).json() == {"genres": []}
+    await _seed(pool)
+    await set_genres(pool, {1: ["Drama", "Comedy"], 2: ["Drama"], 3: ["Film-Noir"]})  # 4: none
+    body = (await client.get("/api/genres")).json()
+    assert body == {"genres": [{"name": "Comedy", "movies": 1}, {"name": "Drama", "movies": 2},
+                               {"name": "Film-Noir", "movies": 1}]}
