@@ -10,8 +10,10 @@ from typing import Any
 
 from api.page import PAGE_LIMIT
 from api.params import MAX_BODY_BYTES
+from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT
 from api.routes.suggestions import LIMIT_DEFAULT
 from infra.repositories.serving import LIMIT_MAX
+from ml.genres import MAX_GENRE_CHARS
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
 
 JSON = "application/json"
@@ -117,6 +119,26 @@ _SUGGESTIONS_GET = {
 }
 
 
+_GENRE = {"name": "genre", "in": "query", "required": False,
+          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS},
+          "description": "Only movies of this genre (a name GET /api/genres lists; case-sensitive)."}
+_OFFSET = {"name": "offset", "in": "query", "required": False,
+           "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX, "default": 0}}
+
+
+def _chart_get(summary: str, description: str) -> dict[str, Any]:
+    return {
+        "summary": summary, "description": description,
+        "parameters": [
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": POPULAR_DEFAULT}},
+            _OFFSET, _GENRE],
+        "responses": {"200": _json("A page of the chart.", _ref("Popular")),
+                      "400": _error("A bad limit, offset or genre, or a genre no movie has."),
+                      "503": _UNAVAILABLE},
+    }
+
+
 def _static(media_type: str, what: str) -> dict[str, Any]:
     return {"get": {"summary": what, "responses": {
         "200": {"description": what, "content": {media_type: {"schema": {"type": "string"}}}}}}}
@@ -155,15 +177,14 @@ PATHS: dict[str, Any] = {
                       "400": _error("A bad movie id or limit."), "404": _error("No such movie."),
                       "503": _UNAVAILABLE},
     }},
-    "/api/popular": {"get": {
-        "summary": "The most popular movies (most ratings first), a page at a time.",
-        "parameters": [{"name": "limit", "in": "query", "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": 20}},
-                       {"name": "offset", "in": "query", "required": False,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 0}}],
-        "responses": {"200": _json("A page of the chart.", _ref("Popular")),
-                      "400": _error("A bad limit or offset."), "503": _UNAVAILABLE},
-    }},
+    "/api/popular": {"get": _chart_get(
+        "The most popular movies (most ratings first), a page at a time.",
+        "`score` is the movie's popularity (its number of ratings, plus a tenth of its mean rating).")},
+    "/api/latest": {"get": _chart_get(
+        "The newest movies first, a page at a time.",
+        "MovieLens records no time a movie was added, so newest is by year: the release year the "
+        "title ends with (\"Heat (1995)\"), else the year streamrec stored the movie; within a year "
+        "the movie stored last first, then by id. `score` is that year.")},
     "/api/genres": {"get": {
         "summary": "Every genre of the stored movies, by name, with its number of movies.",
         "description": "Genres come from the imported MovieLens files (u.item's flags, movies.dat / "
