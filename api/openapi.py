@@ -103,25 +103,33 @@ SCHEMAS: dict[str, Schema] = {
     }, optional=("error",)),
 }
 
+_GENRE = {"name": "genre", "in": "query", "required": False,
+          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS},
+          "description": "Only movies of this genre (a name GET /api/genres lists; case-sensitive)."}
+_PAGE_OFFSET = {"name": "offset", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 0, "maximum": LIMIT_MAX, "default": 0},
+                "description": "Skip this many movies of the same list (the next page)."}
+
 _SUGGESTIONS_GET = {
     "summary": "A user's suggestions, best first; popular unrated movies for a new user.",
-    "description": "Never a movie the user has rated, even one rated after the last prediction.",
+    "description": "Never a movie the user has rated, even one rated after the last prediction. "
+                   "With `genre`, only that genre's movies: of the personal list, or, when none is "
+                   "left, of the popular unrated movies. `offset` pages through the same list.",
     "parameters": [
         _USER_ID,
         {"name": "limit", "in": "query", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}},
+        _PAGE_OFFSET,
+        _GENRE,
     ],
     "responses": {
         "200": _json("The suggestions.", _ref("Suggestions")),
-        "400": _error("Missing or bad user_id or limit."),
+        "400": _error("Missing or bad user_id, limit, offset or genre, or a genre no movie has."),
         "503": _UNAVAILABLE,
     },
 }
 
 
-_GENRE = {"name": "genre", "in": "query", "required": False,
-          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS},
-          "description": "Only movies of this genre (a name GET /api/genres lists; case-sensitive)."}
 _OFFSET = {"name": "offset", "in": "query", "required": False,
            "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX, "default": 0}}
 
@@ -219,9 +227,10 @@ PATHS: dict[str, Any] = {
     "/suggestions": {"get": {
         "summary": "The page's HTML fragment of a user's suggestions (for htmx).",
         "parameters": [_USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
-            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}}],
+            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}},
+            _PAGE_OFFSET, _GENRE],
         "responses": {code: {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}
-                      for code, what in (("200", "The fragment."), ("400", "Bad user_id or limit."),
+                      for code, what in (("200", "The fragment."), ("400", "A bad parameter."),
                                          ("503", "Postgres cannot be reached."))},
     }},
     "/static/htmx.min.js": _static("text/javascript", "htmx 2 (shipped with streamrec)."),
