@@ -10,8 +10,10 @@ from typing import Any
 
 from api.page import PAGE_LIMIT
 from api.params import MAX_BODY_BYTES
+from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT
 from api.routes.suggestions import LIMIT_DEFAULT
 from infra.repositories.serving import LIMIT_MAX
+from ml.genres import MAX_GENRE_CHARS
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
 
 JSON = "application/json"
@@ -72,6 +74,8 @@ SCHEMAS: dict[str, Schema] = {
                      "similar": {"type": "array", "items": _ref("Suggestion")}}),
     "Popular": _obj({"limit": {"type": "integer"}, "offset": {"type": "integer"},
                      "movies": {"type": "array", "items": _ref("Suggestion")}}),
+    "Genres": _obj({"genres": {"type": "array", "items": _obj({
+        "name": {"type": "string"}, "movies": {"type": "integer", "minimum": 1}})}}),
     "Rating": _obj({"user_id": _ID, "movie_id": _ID,
                     "rating": {"type": "number", "minimum": RATING_MIN, "maximum": RATING_MAX,
                                "multipleOf": 0.5}}),
@@ -99,20 +103,48 @@ SCHEMAS: dict[str, Schema] = {
     }, optional=("error",)),
 }
 
+_GENRE = {"name": "genre", "in": "query", "required": False,
+          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS},
+          "description": "Only movies of this genre (a name GET /api/genres lists; case-sensitive)."}
+_PAGE_OFFSET = {"name": "offset", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 0, "maximum": LIMIT_MAX, "default": 0},
+                "description": "Skip this many movies of the same list (the next page)."}
+
 _SUGGESTIONS_GET = {
     "summary": "A user's suggestions, best first; popular unrated movies for a new user.",
-    "description": "Never a movie the user has rated, even one rated after the last prediction.",
+    "description": "Never a movie the user has rated, even one rated after the last prediction. "
+                   "With `genre`, only that genre's movies: of the personal list, or, when none is "
+                   "left, of the popular unrated movies. `offset` pages through the same list.",
     "parameters": [
         _USER_ID,
         {"name": "limit", "in": "query", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}},
+        _PAGE_OFFSET,
+        _GENRE,
     ],
     "responses": {
         "200": _json("The suggestions.", _ref("Suggestions")),
-        "400": _error("Missing or bad user_id or limit."),
+        "400": _error("Missing or bad user_id, limit, offset or genre, or a genre no movie has."),
         "503": _UNAVAILABLE,
     },
 }
+
+
+_OFFSET = {"name": "offset", "in": "query", "required": False,
+           "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX, "default": 0}}
+
+
+def _chart_get(summary: str, description: str) -> dict[str, Any]:
+    return {
+        "summary": summary, "description": description,
+        "parameters": [
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": POPULAR_DEFAULT}},
+            _OFFSET, _GENRE],
+        "responses": {"200": _json("A page of the chart.", _ref("Popular")),
+                      "400": _error("A bad limit, offset or genre, or a genre no movie has."),
+                      "503": _UNAVAILABLE},
+    }
 
 
 def _static(media_type: str, what: str) -> dict[str, Any]:
@@ -191,14 +223,19 @@ PATHS: dict[str, Any] = {
                       "400": _error("A bad movie id or limit."), "404": _error("No such movie."),
                       "503": _UNAVAILABLE},
     }},
-    "/api/popular": {"get": {
-        "summary": "The most popular movies (most ratings first), a page at a time.",
-        "parameters": [{"name": "limit", "in": "query", "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": 20}},
-                       {"name": "offset", "in": "query", "required": False,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 100_000, "default": 0}}],
-        "responses": {"200": _json("A page of the chart.", _ref("Popular")),
-                      "400": _error("A bad limit or offset."), "503": _UNAVAILABLE},
+    "/api/popular": {"get": _chart_get(
+        "The most popular movies (most ratings first), a page at a time.",
+        "`score` is the movie's popularity (its number of ratings, plus a tenth of its mean rating).")},
+    "/api/latest": {"get": _chart_get(
+        "The newest movies first, a page at a time.",
+        "MovieLens records no time a movie was added, so newest is by year: the release year the "
+        "title ends with (\"Heat (1995)\"), else the year streamrec stored the movie; within a year "
+        "the movie stored last first, then by id. `score` is that year.")},
+    "/api/genres": {"get": {
+        "summary": "Every genre of the stored movies, by name, with its number of movies.",
+        "description": "Genres come from the imported MovieLens files (u.item's flags, movies.dat / "
+                       "movies.csv's lists) or the synthetic data; a movie has none, one or several.",
+        "responses": {"200": _json("The genres.", _ref("Genres")), "503": _UNAVAILABLE},
     }},
     "/healthz": {"get": {"summary": "The process is alive.", "responses": {
         "200": _json("Alive.", _obj({"status": {"type": "string", "enum": ["alive"]}}))}}},
@@ -228,9 +265,10 @@ PATHS: dict[str, Any] = {
     "/suggestions": {"get": {
         "summary": "The page's HTML fragment of a user's suggestions (for htmx).",
         "parameters": [_USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
-            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}}],
+            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}},
+            _PAGE_OFFSET, _GENRE],
         "responses": {code: {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}
-                      for code, what in (("200", "The fragment."), ("400", "Bad user_id or limit."),
+                      for code, what in (("200", "The fragment."), ("400", "A bad parameter."),
                                          ("503", "Postgres cannot be reached."))},
     }},
     **DASHBOARD,

@@ -15,10 +15,12 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from api.errors import ApiError
+from ml.genres import MAX_GENRE_CHARS
 from schemas.ratings import MAX_ID, is_valid_rating
 from schemas.wire import Problem, Unreadable, load_json
 
 MAX_BODY_BYTES = 16 * 1024
+GENRES_HINT = "GET /api/genres lists the genres (names are case-sensitive, e.g. Sci-Fi)"
 RATING_FIELDS = ("user_id", "movie_id", "rating")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,2}(\.[0-9]{1,6})?")
@@ -40,6 +42,29 @@ def query_int(params: QueryParams, name: str, *, low: int, high: int, default: i
         raise ApiError(400, "invalid_parameter",
                        f"{name} must be an integer between {low} and {high}, got {shown!r}", parameter=name)
     return int(raw)
+
+
+def genre_param(params: QueryParams) -> str | None:
+    """The ``genre`` query parameter (a genre's name, as ``GET /api/genres`` lists them), or
+    None; 400 when it is given twice, empty, too long or has control characters. Whether
+    any movie has it is the query's answer: see :func:`unknown_genre`."""
+    values = params.getlist("genre")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(400, "invalid_parameter", "give the query parameter genre once", parameter="genre")
+    raw = values[0]
+    if not raw or len(raw) > MAX_GENRE_CHARS or not raw.isprintable():
+        shown = raw if len(raw) <= 32 else raw[:32] + "…"
+        raise ApiError(400, "invalid_parameter",
+                       f"genre must be a genre's name of 1 to {MAX_GENRE_CHARS} characters, got {shown!r}",
+                       hint=GENRES_HINT, parameter="genre")
+    return raw
+
+
+def unknown_genre(genre: str) -> ApiError:
+    return ApiError(400, "unknown_genre", f"no movie has the genre {genre!r}", hint=GENRES_HINT,
+                    parameter="genre")
 
 
 def path_id(request: Request, name: str) -> int:

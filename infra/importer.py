@@ -208,11 +208,15 @@ def check(dataset: Dataset, window: TimeWindow = DEFAULT_WINDOW) -> None:
 
 
 def movie_rows(frame: pd.DataFrame) -> list[MovieRow]:
+    """(id, title, overview, popularity, genres); no genres when the frame has none."""
+    genres = ([list(g) for g in frame["genres"].tolist()] if "genres" in frame.columns
+              else [[] for _ in range(len(frame))])
     return list(zip(
         frame["id"].to_numpy(np.int64).tolist(),
         frame["title"].astype(str).tolist(),
         frame["overview"].fillna("").astype(str).tolist(),
         frame["popularity"].to_numpy(np.float64).tolist(),
+        genres,
         strict=True,
     ))
 
@@ -275,6 +279,7 @@ async def import_dataset(
                 progress.start("movies", len(movies))
                 new_movies, updated = await imports.merge_movies(
                     conn, movies, with_popularity=dataset.movies_have_popularity,
+                    with_genres="genres" in dataset.movies.columns,
                     progress=lambda n: progress.advance("movies", n),
                 )
             if dataset.user_ids:

@@ -5,7 +5,9 @@ Each returns a frame with streamrec's columns:
 * ratings: ``user_id`` int64, ``movie_id`` int64, ``rating`` float64,
   ``rated_at`` datetime64[ns, UTC] (NaT when the file has no time column);
 * movies: ``id`` int64, ``title`` str, ``overview`` str, ``popularity`` float64
-  (0.0 unless the file has it; see :func:`with_popularity`).
+  (0.0 unless the file has it; see :func:`with_popularity`), and ``genres`` (a tuple
+  of names per movie) when the file has them: u.item's flags (named by u.genre when
+  it is next to it), movies.dat / movies.csv's pipe-separated list, a CSV's ``genres``.
 
 Ratings take a fast pandas path; when it fails, a line-by-line pass finds the bad
 lines so the error names the file and line (or, with ``skip_bad``, skips them and
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ml.errors import DataFormatError, UnknownFormat
+from ml.genres import ML_100K_GENRES, Genres, from_flags, parse_list, read_genre_file
 
 FORMATS = ("ml-100k", "ml-1m", "ml-latest", "tmdb", "csv")
 Kind = Literal["ratings", "movies"]
@@ -39,6 +42,7 @@ _ALIASES = {
     "movieid": "movie_id", "movie_id": "movie_id", "item_id": "movie_id", "item": "movie_id",
     "rating": "rating", "timestamp": "timestamp", "rated_at": "rated_at",
     "id": "id", "title": "title", "overview": "overview", "popularity": "popularity",
+    "genres": "genres",
 }  # fmt: skip
 
 
@@ -50,6 +54,7 @@ class _Spec:
     encoding: str
     quoted: bool
     fields: tuple[str, ...]  # positional columns when there is no header
+    genre_flags: int | None = None  # where u.item's 0/1 genre flags start
 
 
 _RATINGS: dict[str, _Spec] = {
@@ -61,7 +66,7 @@ _RATINGS: dict[str, _Spec] = {
     "csv": _Spec(None, ",", True, "utf-8", True, ()),
 }  # fmt: skip
 _MOVIES: dict[str, _Spec] = {
-    "ml-100k": _Spec("u.item", "|", False, "latin-1", False, ("id", "title")),
+    "ml-100k": _Spec("u.item", "|", False, "latin-1", False, ("id", "title"), genre_flags=5),
     "ml-1m": _Spec("movies.dat", "::", False, "latin-1", False, ("id", "title", "genres")),
     "ml-latest": _Spec("movies.csv", ",", True, "utf-8", True, ()),
     "tmdb": _Spec(None, ",", True, "utf-8", True, ()),
@@ -135,7 +140,11 @@ def load_movies(path: Path | str, format: str = "auto", *, skip_bad: bool = Fals
     fmt, file = detect(Path(path), "movies", format)
     if not file.is_file():
         raise DataFormatError("file not found", path=file, hint="check the path")
-    frame, skipped = _movies_by_line(file, _MOVIES[fmt], skip_bad)
+    spec = _MOVIES[fmt]
+    names: tuple[str, ...] = ML_100K_GENRES
+    if spec.genre_flags is not None and (file.parent / "u.genre").is_file():
+        names = read_genre_file((file.parent / "u.genre").read_text(encoding=spec.encoding)) or names
+    frame, skipped = _movies_by_line(file, spec, skip_bad, names)
     return Loaded(frame, file, fmt, skipped)
 
 
@@ -342,8 +351,10 @@ def _line_time(text: str, column: str) -> pd.Timestamp:
 
 
 def _movies_by_line(
-    file: Path, spec: _Spec, skip_bad: bool
+    file: Path, spec: _Spec, skip_bad: bool, flag_names: tuple[str, ...] = ML_100K_GENRES
 ) -> tuple[pd.DataFrame, tuple[int, ...]]:
+    """The movies frame; it has a ``genres`` column (tuples) only when the file names
+    genres, so that an import of a file without them keeps the stored ones."""
     rows = _rows(file, spec, skip_bad)
     names = _columns_of(file, spec, rows, {"id", "title"})
     pos = {name: i for i, name in enumerate(names)}
@@ -351,6 +362,8 @@ def _movies_by_line(
     titles: list[str] = []
     overviews: list[str] = []
     popularity: list[float] = []
+    genres: list[Genres] = []
+    flags_at = spec.genre_flags
     first_seen: dict[int, int] = {}
     skipped: list[int] = []
     for line, fields in rows:
@@ -381,6 +394,10 @@ def _movies_by_line(
         titles.append(title)
         overviews.append(fields[pos["overview"]] if "overview" in pos else "")
         popularity.append(pop)
+        if flags_at is not None:
+            genres.append(from_flags(fields[flags_at:], flag_names))
+        elif "genres" in pos:
+            genres.append(parse_list(fields[pos["genres"]]))
     frame = pd.DataFrame(
         {
             "id": np.array(ids, dtype=np.int64),
@@ -389,4 +406,6 @@ def _movies_by_line(
             "popularity": np.array(popularity, dtype=np.float64),
         }
     )
+    if flags_at is not None or "genres" in pos:
+        frame["genres"] = pd.Series(genres, dtype=object)
     return frame, tuple(skipped)

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ml.genres import GENRES, Genres
 from ml.scoring import F64, I64
 
 ML_100K = {"n_users": 943, "n_movies": 1682, "n_ratings": 100_000}
@@ -82,7 +83,7 @@ _VERBS = (
 @dataclass(frozen=True, eq=False)
 class SyntheticData:
     users: pd.DataFrame  # id
-    movies: pd.DataFrame  # id, title, overview, popularity (= number of ratings)
+    movies: pd.DataFrame  # id, title, overview, popularity (= number of ratings), genres
     ratings: pd.DataFrame  # user_id, movie_id, rating, rated_at
 
 
@@ -278,6 +279,7 @@ def _movies(rng: np.random.Generator, n: int, counts: npt.NDArray[np.float64]) -
     verb = rng.integers(0, len(_VERBS), n)
     place = rng.integers(0, len(_PLACES), n)
     year = rng.integers(1930, 2024, n)
+    genres = _genres(rng, n)
     titles = [
         f"The {_ADJECTIVES[a[0]]} {_NOUNS[b[0]]} ({y})"
         for a, b, y in zip(adj.tolist(), noun.tolist(), year.tolist(), strict=True)
@@ -295,5 +297,15 @@ def _movies(rng: np.random.Generator, n: int, counts: npt.NDArray[np.float64]) -
             "title": pd.Series(titles, dtype="str"),
             "overview": pd.Series(overviews, dtype="str"),
             "popularity": counts,
+            "genres": pd.Series(genres, dtype=object),
         }
     )
+
+
+def _genres(rng: np.random.Generator, n: int) -> list[Genres]:
+    """1 to 3 distinct MovieLens genres per movie, in the list's order (as MovieLens
+    writes them)."""
+    count = rng.integers(1, 4, n)
+    picks = np.argsort(rng.random((n, len(GENRES))), axis=1)[:, :3]
+    return [tuple(GENRES[g] for g in sorted(row[:k])) for row, k in zip(picks.tolist(), count.tolist(),
+                                                                     strict=True)]

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ml.errors import DataFormatError, UnknownFormat
+from ml.genres import ML_100K_GENRES, UNKNOWN, to_list
 
 WRITE_FORMATS = ("ml-100k", "ml-1m", "ml-latest", "tmdb")
 # The real ml-100k and ml-1m files hold whole stars 1..5; ml-latest half stars 0.5..5.
@@ -97,15 +98,20 @@ def write_movies(movies: pd.DataFrame, directory: Path, format: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     ids = movies["id"].reset_index(drop=True)
     titles = movies["title"].reset_index(drop=True).astype(str)
+    genres = _genres_of(movies)
     if format == "ml-100k":
-        # id|title|release date|video release date|IMDb URL|19 genre flags
-        rest = pd.Series(["01-Jan-1995||" + "|".join(["0"] * 20)] * len(movies), dtype=str)
+        # id|title|release date|video release date|IMDb URL|19 genre flags (u.genre's order)
+        flags = pd.Series(["|".join("1" if name in (g or (UNKNOWN,)) else "0" for name in ML_100K_GENRES)
+                           for g in genres], dtype=str)
+        rest = "01-Jan-1995|||" + flags
+        genre_file = "".join(f"{name}|{i}\n" for i, name in enumerate(ML_100K_GENRES)) + "\n"
+        _write_text(directory / "u.genre", genre_file, "latin-1")
         return _write_text(directory / "u.item", _join([ids, titles, rest], "|"), "latin-1")
+    lists = pd.Series([to_list(g) for g in genres], dtype=str)
     if format == "ml-1m":
-        genres = pd.Series(["Drama"] * len(movies), dtype=str)
-        return _write_text(directory / "movies.dat", _join([ids, titles, genres], "::"), "latin-1")
+        return _write_text(directory / "movies.dat", _join([ids, titles, lists], "::"), "latin-1")
     if format == "ml-latest":
-        frame = pd.DataFrame({"movieId": ids, "title": titles, "genres": "Drama"})
+        frame = pd.DataFrame({"movieId": ids, "title": titles, "genres": lists})
         return _write_text(directory / "movies.csv", frame.to_csv(index=False), "utf-8")
     if format == "tmdb":
         frame = pd.DataFrame(
@@ -120,11 +126,20 @@ def write_movies(movies: pd.DataFrame, directory: Path, format: str) -> Path:
                 else 0.0,
             }
         )
+        if "genres" in movies.columns:
+            frame["genres"] = lists
         return _write_text(directory / "tmdb_movies.csv", frame.to_csv(index=False), "utf-8")
     raise UnknownFormat(
         f"cannot write movies as {format!r}",
         hint=f"use one of {', '.join(WRITE_FORMATS)}",
     )
+
+
+def _genres_of(movies: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Each movie's genres; none when the frame has no ``genres`` column."""
+    if "genres" not in movies.columns:
+        return [()] * len(movies)
+    return [tuple(g) for g in movies["genres"].reset_index(drop=True).tolist()]
 
 
 def write_dataset(

@@ -1,4 +1,4 @@
-"""Non-personal lists read by the API: a movie's similar movies, the popular chart.
+"""Non-personal lists read by the API: a movie's similar movies, the popular and latest charts, genres.
 
 Each is one statement rendering the JSON list in Postgres from the movies' stored cards
 (as the suggestions query does), so the API splices it into its response.
@@ -27,10 +27,52 @@ SELECT EXISTS (SELECT 1 FROM movies WHERE id = $1) AS known,
         JOIN movies m ON m.id = s.similar_id) AS items
 """
 
-POPULAR_SQL = f"""
-SELECT '[' || string_agg(card || ',"score":' || {_SCORE.format(v="popularity")} || '}}', ','
-                         ORDER BY popularity DESC, id) || ']'
-FROM (SELECT id, card, popularity FROM movies ORDER BY popularity DESC, id LIMIT $1 OFFSET $2) m
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A list of every movie in one order: its sort key (the score served) and ORDER BY."""
+
+    name: str
+    score: str
+    order: str
+
+
+POPULAR = Chart("popular", "popularity", "popularity DESC, id")
+# The year of migration 0010: the release year in the title, else the year stored.
+LATEST = Chart("latest", "year", "year DESC, created_at DESC, id DESC")
+_HAS_GENRE = "genres @> ARRAY[$3::text]"
+
+
+def chart_sql(chart: Chart, *, genre: bool) -> str:
+    """The chart's page (``LIMIT $1 OFFSET $2``) as JSON, of the movies of genre $3 if
+    ``genre``, and whether any movie has that genre. Without a genre the statement has no
+    filter at all, so its plan is the plain index scan."""
+    where = f"WHERE {_HAS_GENRE}" if genre else ""
+    known = f"EXISTS (SELECT 1 FROM movies WHERE {_HAS_GENRE})" if genre else "true"
+    return f"""
+SELECT {known} AS known,
+       (SELECT '[' || string_agg(card || ',"score":' || {_SCORE.format(v="key")} || '}}', ','
+                                 ORDER BY {chart.order}) || ']'
+        FROM (SELECT id, card, popularity, year, created_at, {chart.score} AS key FROM movies {where}
+              ORDER BY {chart.order} LIMIT $1 OFFSET $2) m) AS items
+"""
+
+
+_CHARTS = {(chart.name, genre): chart_sql(chart, genre=genre) for chart in (POPULAR, LATEST)
+           for genre in (False, True)}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    known_genre: bool  # true without a genre
+    items_json: str
+
+
+# Every genre with its number of movies, by name, as a JSON array.
+GENRES_SQL = """
+SELECT '[' || string_agg(json_build_object('name', g, 'movies', n)::text, ',' ORDER BY g) || ']'
+FROM (SELECT g, count(*) AS n FROM movies CROSS JOIN LATERAL unnest(genres) AS g GROUP BY g) s
 """
 
 
@@ -47,9 +89,20 @@ async def similar_to(pool: asyncpg.Pool, movie_id: int, limit: int) -> Similar:
     return Similar(bool(row["known"]), row["version"], row["items"] or "[]")
 
 
-async def popular(pool: asyncpg.Pool, limit: int, offset: int) -> str:
-    """The most popular movies (ratings count, then mean), as a JSON array."""
-    items: str | None = await pool.fetchval(POPULAR_SQL, limit, offset)
+async def chart(pool: asyncpg.Pool, which: Chart, limit: int, offset: int, genre: str | None = None) -> Page:
+    """A page of ``which`` (POPULAR: ratings count, then mean; LATEST: newest year first),
+    only movies of ``genre`` if given, as a JSON array."""
+    if genre is None:
+        row = await pool.fetchrow(_CHARTS[which.name, False], limit, offset)
+    else:
+        row = await pool.fetchrow(_CHARTS[which.name, True], limit, offset, genre)
+    assert row is not None
+    return Page(bool(row["known"]), row["items"] or "[]")
+
+
+async def genres(pool: asyncpg.Pool) -> str:
+    """``[{"name", "movies"}]``: every genre of a stored movie and how many movies have it."""
+    items: str | None = await pool.fetchval(GENRES_SQL)
     return items or "[]"
 
 

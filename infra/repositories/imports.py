@@ -17,28 +17,31 @@ from infra.repositories import Connection, ratings
 
 CHUNK_ROWS = 50_000
 
-MovieRow = tuple[int, str, str, float]  # id, title, overview, popularity
+MovieRow = tuple[int, str, str, float, list[str]]  # id, title, overview, popularity, genres
 RatingRow = tuple[int, int, int, float, datetime, UUID]  # row_no, user, movie, rating, rated_at, event_id
 
 _MOVIES_STAGING = """
 CREATE TEMP TABLE movies_import (
-    id integer, title text, overview text, popularity double precision
+    id integer, title text, overview text, popularity double precision, genres text[]
 ) ON COMMIT DROP
 """
 
-# A MovieLens file has no overview or popularity: it keeps what is stored.
+# A MovieLens file has no overview or popularity, and a TMDB file may have no genres:
+# each keeps what is stored.
 _MERGE_MOVIES = """
-INSERT INTO movies AS m (id, title, overview, popularity)
-SELECT DISTINCT ON (id) id, title, overview, CASE WHEN $1 THEN popularity ELSE 0 END
+INSERT INTO movies AS m (id, title, overview, popularity, genres)
+SELECT DISTINCT ON (id) id, title, overview, CASE WHEN $1 THEN popularity ELSE 0 END, genres
 FROM movies_import ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     title = EXCLUDED.title,
     overview = CASE WHEN EXCLUDED.overview <> '' THEN EXCLUDED.overview ELSE m.overview END,
-    popularity = CASE WHEN $1 THEN EXCLUDED.popularity ELSE m.popularity END
-WHERE (m.title, m.overview, m.popularity) IS DISTINCT FROM (
+    popularity = CASE WHEN $1 THEN EXCLUDED.popularity ELSE m.popularity END,
+    genres = CASE WHEN $2 THEN EXCLUDED.genres ELSE m.genres END
+WHERE (m.title, m.overview, m.popularity, m.genres) IS DISTINCT FROM (
     EXCLUDED.title,
     CASE WHEN EXCLUDED.overview <> '' THEN EXCLUDED.overview ELSE m.overview END,
-    CASE WHEN $1 THEN EXCLUDED.popularity ELSE m.popularity END)
+    CASE WHEN $1 THEN EXCLUDED.popularity ELSE m.popularity END,
+    CASE WHEN $2 THEN EXCLUDED.genres ELSE m.genres END)
 RETURNING (xmax = 0) AS inserted
 """
 
@@ -53,19 +56,20 @@ _MERGE_RATINGS = ratings.upsert_sql("ratings_import")
 
 
 async def merge_movies(
-    conn: Connection, rows: Sequence[MovieRow], *, with_popularity: bool,
+    conn: Connection, rows: Sequence[MovieRow], *, with_popularity: bool, with_genres: bool = True,
     progress: Callable[[int], None] = lambda n: None,
 ) -> tuple[int, int]:
     """Insert new movies and update changed ones (call inside a transaction);
-    returns (inserted, updated)."""
+    returns (inserted, updated). Without ``with_genres`` (the file names none) stored
+    genres are kept."""
     await conn.execute(_MOVIES_STAGING)
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk = rows[start:start + CHUNK_ROWS]
         await conn.copy_records_to_table(
-            "movies_import", records=chunk, columns=["id", "title", "overview", "popularity"]
+            "movies_import", records=chunk, columns=["id", "title", "overview", "popularity", "genres"]
         )
         progress(len(chunk))
-    changed = await conn.fetch(_MERGE_MOVIES, with_popularity)
+    changed = await conn.fetch(_MERGE_MOVIES, with_popularity, with_genres)
     inserted = sum(1 for row in changed if row["inserted"])
     return inserted, len(changed) - inserted
 

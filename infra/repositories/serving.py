@@ -12,6 +12,10 @@ One statement answers a request in one round trip and returns one row:
   user has not rated: the cold-start list;
 * the version of the model that made the list, how it was made, and the active version.
 
+A page further down (``offset``) or one genre's movies (``genre``) take
+:data:`FILTERED_SQL`, the same rules over the whole list; the common request (the
+first page, no genre) keeps :data:`SUGGESTIONS_SQL`'s plain slice of the row's items.
+
 asyncpg prepares the statement once per pooled connection (its statement cache) and
 then only binds and executes it; the statement is written so that Postgres's *generic*
 plan for it (used after a few executions) is as good as a plan made for each user id.
@@ -67,6 +71,43 @@ SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_versi
 """.replace(":limit_max", str(LIMIT_MAX))
 
 
+# The same list as SUGGESTIONS_SQL, paged ($3: offset) and, when $4 is not null, only
+# the movies of genre $4. The source is decided by the whole (filtered) list, not by the
+# page: a page past the end of a personal list is empty, not popular movies.
+FILTERED_SQL = """
+WITH list AS (
+    SELECT l.model_version, l.made_by, l.movie_ids, l.items,
+           ARRAY(SELECT r.movie_id FROM ratings r
+                 WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from) AS rated_since
+    FROM user_lists l
+    WHERE l.user_id = $1
+), personal AS (
+    SELECT u.item, u.position
+    FROM list l
+    CROSS JOIN LATERAL unnest(l.movie_ids, l.items) WITH ORDINALITY AS u (movie_id, item, position)
+    WHERE u.movie_id <> ALL (l.rated_since)
+      AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM movies m
+                                       WHERE m.id = u.movie_id AND m.genres @> ARRAY[$4::text]))
+), popular AS (
+    SELECT m.card, m.popularity, m.id
+    FROM movies m
+    WHERE NOT EXISTS (SELECT 1 FROM personal)
+      AND ($4::text IS NULL OR m.genres @> ARRAY[$4::text])
+      AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = m.id)
+    ORDER BY m.popularity DESC, m.id
+    LIMIT :popular_max  -- offset + limit at most; a constant, as in SUGGESTIONS_SQL
+)
+SELECT (SELECT version_name FROM model_versions WHERE is_active) AS active_version,
+       (SELECT model_version FROM list WHERE EXISTS (SELECT 1 FROM personal)) AS personal_version,
+       (SELECT made_by FROM list WHERE EXISTS (SELECT 1 FROM personal)) AS made_by,
+       coalesce((SELECT string_agg(p.item, ',' ORDER BY p.position)
+                 FROM (SELECT * FROM personal ORDER BY position OFFSET $3 LIMIT $2) p),
+                (SELECT string_agg(list_item(p.card, p.popularity), ',' ORDER BY p.popularity DESC, p.id)
+                 FROM (SELECT * FROM popular ORDER BY popularity DESC, id OFFSET $3 LIMIT $2) p)) AS items,
+       ($4::text IS NULL OR EXISTS (SELECT 1 FROM movies WHERE genres @> ARRAY[$4::text])) AS known_genre
+""".replace(":popular_max", str(2 * LIMIT_MAX))
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     id: int
@@ -85,6 +126,7 @@ class Served:
     model_version: str | None
     suggestions_json: str
     made_by: MadeBy | None = None  # how a personal list was made; None for popular movies
+    known_genre: bool = True  # false when a genre was asked for that no movie has
 
     @property
     def suggestions(self) -> list[Suggestion]:
@@ -98,12 +140,18 @@ class Served:
                 f'"suggestions":{self.suggestions_json}}}')
 
 
-async def suggestions_for(pool: asyncpg.Pool, user_id: int, limit: int) -> Served:
-    """The user's ``limit`` best unrated suggestions, or popular unrated movies (one query)."""
-    row = await pool.fetchrow(SUGGESTIONS_SQL, user_id, limit)
+async def suggestions_for(pool: asyncpg.Pool, user_id: int, limit: int, offset: int = 0,
+                          genre: str | None = None) -> Served:
+    """The user's unrated suggestions ``offset`` to ``offset + limit`` (of ``genre`` only,
+    if given), or popular unrated movies (one query)."""
+    if offset == 0 and genre is None:
+        row = await pool.fetchrow(SUGGESTIONS_SQL, user_id, limit)
+    else:
+        row = await pool.fetchrow(FILTERED_SQL, user_id, limit, offset, genre)
     assert row is not None  # a SELECT without FROM always returns its one row
     items = f'[{row["items"] or ""}]'
+    known = genre is None or bool(row["known_genre"])
     if row["personal_version"] is not None:
         return Served(user_id, "model", row["personal_version"], items,
-                      "realtime" if row["made_by"] == "realtime" else "batch")
-    return Served(user_id, "popular", row["active_version"], items)
+                      "realtime" if row["made_by"] == "realtime" else "batch", known)
+    return Served(user_id, "popular", row["active_version"], items, known_genre=known)

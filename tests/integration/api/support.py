@@ -122,3 +122,8 @@ async def consume(settings: Settings, topic: str, count: int = 1,
         return found
     finally:
         await consumer.stop()
+
+
+async def set_genres(pool: asyncpg.Pool, genres: dict[int, list[str]]) -> None:
+    """Each movie's genres, as an import stores them."""
+    await pool.executemany("UPDATE movies SET genres = $2 WHERE id = $1", list(genres.items()))

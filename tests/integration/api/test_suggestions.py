@@ -8,7 +8,7 @@ import pytest
 
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
-from tests.integration.api.support import add_model, add_movies, add_rating, add_suggestions
+from tests.integration.api.support import add_model, add_movies, add_rating, add_suggestions, set_genres
 
 MOVIES = [(i, f"Movie {i}", float(100 - i)) for i in range(1, 13)]  # popularity: 1 is the most popular
 
@@ -134,6 +134,15 @@ async def test_limit(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
         ("?user_id=1&limit=201", "invalid_parameter"),
         ("?user_id=1&limit=ten", "invalid_parameter"),
         ("?user_id=1&limit=-5", "invalid_parameter"),
+        ("?user_id=1&offset=-1", "invalid_parameter"),
+        ("?user_id=1&offset=201", "invalid_parameter"),
+        ("?user_id=1&offset=1.0", "invalid_parameter"),
+        ("?user_id=1&offset=0&offset=1", "invalid_parameter"),
+        ("?user_id=1&genre=", "invalid_parameter"),
+        ("?user_id=1&genre=" + "A" * 65, "invalid_parameter"),
+        ("?user_id=1&genre=Dra%00ma", "invalid_parameter"),
+        ("?user_id=1&genre=Drama&genre=Comedy", "invalid_parameter"),
+        ("?user_id=1&genre=Noir", "unknown_genre"),
     ],
 )
 async def test_bad_parameters_are_400_json(client: httpx.AsyncClient, query: str, code: str) -> None:
@@ -142,6 +151,53 @@ async def test_bad_parameters_are_400_json(client: httpx.AsyncClient, query: str
     error = response.json()["error"]
     assert error["code"] == code
     assert error["message"]
+
+
+async def test_offset_pages_through_the_same_list(client: httpx.AsyncClient, seeded: asyncpg.Pool) -> None:
+    await add_suggestions(seeded, 7, [(i, 5.0 - i / 10) for i in range(1, 8)], rated=[2])
+
+    async def ids(**params: int | str) -> list[int]:
+        body = (await client.get("/api/suggestions/", params={"user_id": 7, **params})).json()
+        assert body["source"] == "model"
+        return [s["id"] for s in body["suggestions"]]
+
+    assert await ids(limit=3) == [1, 3, 4]
+    assert await ids(limit=3, offset=3) == [5, 6, 7]
+    assert await ids(limit=3, offset=5) == [7]
+    assert await ids(offset=6) == []  # past the end of the personal list: empty, still personal
+    assert await ids(limit=3, offset=0) == await ids(limit=3)
+    await add_rating(seeded, 7, 5)  # after the list was written: left out of every page at once
+    assert await ids(limit=3, offset=3) == [6, 7]
+    popular = (await client.get("/api/suggestions/", params={"user_id": 70, "limit": 2, "offset": 3})).json()
+    assert (popular["source"], [s["id"] for s in popular["suggestions"]]) == ("popular", [4, 5])
+
+
+async def test_genre_filters_the_list_then_the_popular_fallback(client: httpx.AsyncClient,
+                                                                 seeded: asyncpg.Pool) -> None:
+    await set_genres(seeded, {1: ["Drama"], 2: ["Comedy", "Drama"], 3: ["Comedy"], 4: ["Drama"],
+                              5: ["Sci-Fi"], 6: ["Drama"], 11: ["Western"]})
+    await add_suggestions(seeded, 7, [(1, 5.0), (2, 4.8), (3, 4.6), (4, 4.4), (6, 4.2)], version="v3",
+                          rated=[4])
+
+    async def get(**params: int | str) -> tuple[str, list[int]]:
+        body = (await client.get("/api/suggestions/", params={"user_id": 7, **params})).json()
+        return body["source"], [s["id"] for s in body["suggestions"]]
+
+    assert await get(genre="Drama") == ("model", [1, 2, 6])  # 4 was rated after the list
+    assert await get(genre="Drama", limit=1, offset=1) == ("model", [2])
+    assert await get(genre="Comedy") == ("model", [2, 3])
+    # No movie of the genre in the list: popular unrated movies of that genre.
+    await add_rating(seeded, 7, 5)
+    assert await get(genre="Sci-Fi") == ("popular", [])  # its only movie is rated
+    assert await get(genre="Western") == ("popular", [11])
+    assert await get() == ("model", [1, 2, 3, 6])  # the unfiltered list is untouched
+    item = (await client.get("/api/suggestions/?user_id=7&genre=Comedy")).json()["suggestions"][0]
+    assert item == {"id": 2, "title": "Movie 2", "overview": "About Movie 2.", "score": 4.8}
+    fragment = await client.get("/suggestions", params={"user_id": 7, "genre": "Comedy"})
+    assert fragment.status_code == 200
+    assert 'id="movie-3"' in fragment.text and 'id="movie-1"' not in fragment.text
+    bad = await client.get("/suggestions", params={"user_id": 7, "genre": "drama"})
+    assert bad.status_code == 400
 
 
 @pytest.mark.parametrize(

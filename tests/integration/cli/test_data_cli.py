@@ -43,11 +43,14 @@ def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
 
 def _snapshot(url: str) -> tuple[list[tuple[Any, ...]], ...]:
     return (
-        _rows(url, "SELECT id, title, overview, popularity, created_at FROM movies ORDER BY id"),
+        _rows(url, "SELECT id, title, overview, popularity, created_at, genres FROM movies ORDER BY id"),
         _rows(url, "SELECT id, created_at FROM users ORDER BY id"),
         _rows(url, "SELECT user_id, movie_id, rating, rated_at, event_id, ingested_at FROM ratings "
                    "ORDER BY user_id, movie_id"),
     )
+
+
+GENRES = {"ml-100k": ["Action"], "ml-1m": ["Comedy", "Drama"], "ml-latest": ["Adventure", "Comedy"]}
 
 
 @pytest.mark.parametrize("fmt", ["ml-100k", "ml-1m", "ml-latest"])
@@ -59,6 +62,7 @@ def test_import_loads_a_movielens_data_set_once(cli: Cli, tmp_path: Path, fmt: s
     assert (first["movies_new"], first["users_new"], first["ratings_stored"]) == (3, 3, 4)
     movies, _, ratings = _snapshot(url)
     assert [(m[0], m[1]) for m in movies] == MOVIES
+    assert [m[5] for m in movies] == [GENRES[fmt]] * 3
     assert [(r[0], r[1], r[2], int(r[3].timestamp())) for r in ratings] == sorted(RATINGS)
     assert len({r[4] for r in ratings}) == 4
     assert [m[3] for m in movies] == pytest.approx([2 + 2.5 / 10, 2 + 4.25 / 10, 0.0])  # from the ratings
@@ -71,6 +75,11 @@ def test_import_loads_a_movielens_data_set_once(cli: Cli, tmp_path: Path, fmt: s
 
     human = cli.run("data", "import", str(directory)).stdout
     assert "ratings" in human and "movies" in human
+
+    # A catalogue file without genres renames a movie and keeps the genres stored.
+    (tmp_path / "tmdb_extra.csv").write_text('id,title,overview\n3,"Heat, Renamed",A heist.\n')
+    cli.json("data", "import", str(tmp_path / "tmdb_extra.csv"))
+    assert _rows(url, "SELECT title, genres FROM movies WHERE id = 3") == [("Heat, Renamed", GENRES[fmt])]
 
 
 def test_files_import_one_at_a_time(cli: Cli, tmp_path: Path) -> None:
@@ -108,6 +117,7 @@ def test_generate_loads_the_demo_set_once(cli: Cli) -> None:
     url = cli.settings.database_url
     assert _rows(url, "SELECT count(*), count(DISTINCT event_id) FROM ratings") == [(30_000, 30_000)]
     assert _rows(url, "SELECT count(*) FROM movies WHERE overview <> ''") == [(400,)]
+    assert _rows(url, "SELECT count(*) FROM movies WHERE cardinality(genres) BETWEEN 1 AND 3") == [(400,)]
     again = cli.json("data", "generate")
     assert (again["movies_updated"], again["ratings_stored"]) == (0, 0)
 

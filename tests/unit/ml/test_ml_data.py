@@ -50,6 +50,7 @@ def test_movielens_formats_round_trip(
     movies = load_movies(tmp_path).frame
     assert movies["id"].tolist() == tiny.movies["id"].tolist()
     assert movies["title"].tolist() == tiny.movies["title"].tolist()
+    assert movies["genres"].tolist() == tiny.movies["genres"].tolist()
     assert (movies["overview"] == "").all() and (movies["popularity"] == 0.0).all()
 
 
@@ -70,17 +71,24 @@ def test_real_movielens_lines_parse(tmp_path: Path) -> None:
         "2|Misérables, Les (1995)|01-Jan-1995||http://x|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0\n"
         .encode("latin-1")
     )
-    assert load_movies(tmp_path / "u.item").frame["title"].tolist() == [
-        "Toy Story (1995)",
-        "Misérables, Les (1995)",
-    ]
+    items = load_movies(tmp_path / "u.item").frame
+    assert items["title"].tolist() == ["Toy Story (1995)", "Misérables, Les (1995)"]
+    assert items["genres"].tolist() == [("Animation", "Children's", "Comedy"), ("Drama",)]
     (tmp_path / "movies.csv").write_text(
         'movieId,title,genres\n1,Toy Story (1995),Animation|Comedy\n'
         '11,"American President, The (1995)",Comedy|Drama|Romance\n'
+        "2,Unknown Film (2011),(no genres listed)\n"
     )
-    assert load_movies(tmp_path / "movies.csv").frame["title"].tolist() == [
+    frame = load_movies(tmp_path / "movies.csv").frame
+    assert frame["title"].tolist() == [
         "Toy Story (1995)",
         "American President, The (1995)",
+        "Unknown Film (2011)",
+    ]
+    assert frame["genres"].tolist() == [("Animation", "Comedy"), ("Comedy", "Drama", "Romance"), ()]
+    (tmp_path / "movies.dat").write_text("1::Toy Story (1995)::Animation|Children's|Comedy\n")
+    assert load_movies(tmp_path / "movies.dat").frame["genres"].tolist() == [
+        ("Animation", "Children's", "Comedy")
     ]
     (tmp_path / "ratings.csv").write_text(
         "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n"
@@ -88,6 +96,12 @@ def test_real_movielens_lines_parse(tmp_path: Path) -> None:
     frame = load_ratings(tmp_path / "ratings.csv").frame
     assert frame["rating"].tolist() == [4.0, 4.5]
     assert frame["rated_at"][0] == pd.Timestamp(964982703, unit="s", tz="UTC")
+
+
+def test_u_genre_names_the_flags_and_unknown_means_none(tmp_path: Path) -> None:
+    (tmp_path / "u.genre").write_text("unknown|0\nNoir|1\nSpace|2\n\n")
+    (tmp_path / "u.item").write_text("1|A (1990)|||x|0|1|1\n2|B (1991)|||x|1|0|0\n")
+    assert load_movies(tmp_path / "u.item").frame["genres"].tolist() == [("Noir", "Space"), ()]
 
 
 def test_tmdb_movies(tmp_path: Path, tiny: SyntheticData) -> None:

@@ -7,6 +7,7 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
+from ml.genres import GENRES
 from ml.synthetic import SyntheticData, generate
 
 F64 = npt.NDArray[np.float64]
@@ -134,3 +135,13 @@ def test_impossible_sizes_are_refused() -> None:
         generate(3, 3, 10)
     full = generate(3, 3, 9, seed=0).ratings
     assert len(full) == 9
+
+
+def test_every_movie_has_one_to_three_movielens_genres() -> None:
+    a, b = generate(40, 300, 2000, seed=5), generate(40, 300, 2000, seed=5)
+    genres = a.movies["genres"].tolist()
+    assert genres == b.movies["genres"].tolist()  # deterministic by seed
+    assert all(1 <= len(g) <= 3 and len(set(g)) == len(g) and set(g) <= set(GENRES) for g in genres)
+    assert {len(g) for g in genres} == {1, 2, 3}
+    assert len({name for g in genres for name in g}) == len(GENRES)  # the whole list is used
+    assert genres != generate(40, 300, 2000, seed=6).movies["genres"].tolist()

@@ -1,0 +1,2 @@
+DROP INDEX movies_genres_idx;
+ALTER TABLE movies DROP COLUMN genres;

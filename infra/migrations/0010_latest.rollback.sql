@@ -1,0 +1,2 @@
+DROP INDEX movies_latest_idx;
+ALTER TABLE movies DROP COLUMN year;
