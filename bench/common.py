@@ -218,11 +218,7 @@ async def bench_run(base: Settings, name: str, *, topics: bool = False) -> Async
 
 async def delete_topics(settings: Settings) -> None:
     """The run's topics and the ones Faust made for its app id."""
-    async with topic_admin.admin_client(settings) as admin:
-        names = [t for t in await admin.list_topics()
-                 if t.startswith(settings.topic_prefix) or t.startswith(settings.app_id)]
-        if names:
-            await admin.delete_topics(names)
+    await topic_admin.delete_run_topics(settings, app_id=settings.app_id)
 
 
 @contextlib.contextmanager

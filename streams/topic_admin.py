@@ -77,3 +77,19 @@ async def ensure_topics(settings: Settings) -> list[str]:
                         hint="check the broker's log and the partition/replication settings",
                     )
         return [spec.name for spec in missing]
+
+
+async def delete_run_topics(settings: Settings, *, app_id: str | None = None) -> int:
+    """Delete the topics of a run of its own: those under ``settings.topic_prefix`` and,
+    with ``app_id``, the ones Faust made for that app id. Returns how many. (A broker
+    keeps every partition's files open: topics left behind by test and benchmark runs
+    add up to thousands of partitions and exhaust it.)"""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without a prefix of the run's own")
+    async with admin_client(settings) as admin:
+        prefixes = (settings.topic_prefix, *((f"{app_id}-",) if app_id is not None else ()))
+        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if names:
+            await admin.delete_topics(names)
+    return len(names)
+

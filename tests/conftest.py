@@ -8,6 +8,7 @@ here skips.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from psycopg import sql
 from infra import db
 from infra.settings import Settings
 from infra.stack import control
+from streams import topic_admin
 from tests.harness import Pipeline, open_pipeline
 
 
@@ -61,9 +63,17 @@ def stack(base_settings: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def settings(stack: Settings) -> Settings:
-    """Settings with a topic prefix of this test's own, so tests never share topics."""
-    return stack.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:12]}."})
+async def settings(stack: Settings) -> AsyncIterator[Settings]:
+    """Settings with a topic prefix of this test's own, so tests never share topics;
+    its topics are deleted afterwards (best effort: the test's outcome stands)."""
+    own = stack.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:12]}."})
+    yield own
+    await _delete_topics(own)
+
+
+async def _delete_topics(settings: Settings, app_id: str | None = None) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(topic_admin.delete_run_topics(settings, app_id=app_id), timeout=15)
 
 
 @contextlib.contextmanager
@@ -110,3 +120,4 @@ async def pipeline(
     pipe = await open_pipeline(settings, database_url, pool, tmp_path)
     yield pipe
     pipe.stop_workers()
+    await _delete_topics(pipe.settings, app_id=pipe.settings.app_id)
