@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from api.page import PAGE_LIMIT
-from api.params import MAX_BODY_BYTES
-from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT
+from api.params import MAX_BODY_BYTES, MAX_QUERY_CHARS
+from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT, SEARCH_DEFAULT, SEARCH_OFFSET_MAX
 from api.routes.suggestions import LIMIT_DEFAULT
+from api.routes.users import RATINGS_DEFAULT, RATINGS_OFFSET_MAX
 from infra.repositories.serving import LIMIT_MAX
 from ml.genres import MAX_GENRE_CHARS
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
@@ -74,6 +75,17 @@ SCHEMAS: dict[str, Schema] = {
                      "similar": {"type": "array", "items": _ref("Suggestion")}}),
     "Popular": _obj({"limit": {"type": "integer"}, "offset": {"type": "integer"},
                      "movies": {"type": "array", "items": _ref("Suggestion")}}),
+    "Found": _obj({"q": {"type": "string"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                   "movies": {"type": "array", "items": _obj({
+                       "id": _ID, "title": {"type": "string"}, "overview": {"type": "string"},
+                       "year": {"type": "integer"}, "genres": {"type": "array", "items": {"type": "string"}},
+                       "score": {"type": "number"}})}}),
+    "UserRatings": _obj({"user_id": _ID, "total": {"type": "integer", "minimum": 0},
+                         "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                         "ratings": {"type": "array", "items": _obj({
+                             "id": _ID, "title": {"type": "string"}, "overview": {"type": "string"},
+                             "rating": {"type": "number", "minimum": RATING_MIN, "maximum": RATING_MAX},
+                             "rated_at": {"type": "string", "format": "date-time"}})}}),
     "Genres": _obj({"genres": {"type": "array", "items": _obj({
         "name": {"type": "string"}, "movies": {"type": "integer", "minimum": 1}})}}),
     "Rating": _obj({"user_id": _ID, "movie_id": _ID,
@@ -213,6 +225,36 @@ PATHS: dict[str, Any] = {
             "422": _error("A field is missing or invalid (`error.fields` names each)."),
             "503": _error("Kafka cannot be reached; retry later."),
         },
+    }},
+    "/api/movies/search": {"get": {
+        "summary": "Movies whose title matches some words, best match first.",
+        "description": "Titles containing the words (those starting with them first), then titles "
+                       "with a word close to them (a typo), then by popularity. `score` is the "
+                       "popularity; `year` the release year in the title, else the year stored.",
+        "parameters": [
+            {"name": "q", "in": "query", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S"},
+             "description": "Words of a title (spaces around them are ignored)."},
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": SEARCH_DEFAULT}},
+            {"name": "offset", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 0, "maximum": SEARCH_OFFSET_MAX, "default": 0}}],
+        "responses": {"200": _json("The matching movies (none is an empty list).", _ref("Found")),
+                      "400": _error("A missing, blank or too long q, or a bad limit or offset."),
+                      "503": _UNAVAILABLE},
+    }},
+    "/api/users/{user_id}/ratings": {"get": {
+        "summary": "A user's own ratings, newest first, with the movies' titles.",
+        "description": "The ratings the pipeline has stored: a rating sent a moment ago appears "
+                       "once stored, and a changed rating replaces the older one (latest wins).",
+        "parameters": [
+            {"name": "user_id", "in": "path", "required": True, "schema": _ID},
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": RATINGS_DEFAULT}},
+            {"name": "offset", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 0, "maximum": RATINGS_OFFSET_MAX, "default": 0}}],
+        "responses": {"200": _json("A page of the ratings (`total` counts them all).", _ref("UserRatings")),
+                      "400": _error("A bad user id, limit or offset."), "503": _UNAVAILABLE},
     }},
     "/api/movies/{movie_id}/similar": {"get": {
         "summary": "The movies most similar to one movie, by the active version's ranking model.",
