@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.fragments import RATINGS_LIMIT, SEARCH_LIMIT, SEARCH_LIMIT_MAX
 from api.page import PAGE_LIMIT
 from api.params import MAX_BODY_BYTES, MAX_QUERY_CHARS
 from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT, SEARCH_DEFAULT, SEARCH_OFFSET_MAX
@@ -176,6 +177,11 @@ def _html(summary: str, responses: dict[str, str], **operation: Any) -> dict[str
         for code, what in responses.items()}}
 
 
+_FRAGMENT_PARAMETERS = [
+    _USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
+        "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}},
+    _PAGE_OFFSET, _GENRE]
+
 _DENIED = {"401": "No admin credentials (a page pointing to /admin/login).",
            "403": "A wrong bearer token, or the admin token is not set on this server."}
 _SESSION: list[dict[str, list[str]]] = [{"adminToken": []}, {"adminSession": []}]
@@ -302,17 +308,44 @@ PATHS: dict[str, Any] = {
                        "its sha256 check.")})},
     "/api/admin/retrain": {"post": _admin("Ask the trainer for a new model.", "202",
                                           _ref("RetrainRequested"))},
-    "/": {"get": {"summary": "The HTMX page.", "responses": {
-        "200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-    "/suggestions": {"get": {
-        "summary": "The page's HTML fragment of a user's suggestions (for htmx).",
-        "parameters": [_USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
-            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}},
-            _PAGE_OFFSET, _GENRE],
-        "responses": {code: {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}
-                      for code, what in (("200", "The fragment."), ("400", "A bad parameter."),
-                                         ("503", "Postgres cannot be reached."))},
-    }},
+    "/": {"get": _html(
+        "The page: search and rate movies, a user's suggestions and own ratings.",
+        {"200": "The page.", "400": "The page, saying what is wrong with user_id."},
+        description="`/?user_id=7` names the user, so the page can be bookmarked or shared: it "
+                    "loads that user's suggestions and ratings as soon as it is shown.",
+        parameters=[{**_USER_ID, "required": False, "description": "The user whose lists to show."}])},
+    "/suggestions": {"get": _html(
+        "The page's HTML fragment of a user's suggestions (for htmx), each with why when known.",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=_FRAGMENT_PARAMETERS)},
+    "/fragments/user": {"get": _html(
+        "The page's fragment of a user's suggestions and own ratings; asked by the page's form "
+        "(`HX-Trigger: lookup`), its `HX-Push-Url` header names the user in the address bar.",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=_FRAGMENT_PARAMETERS)},
+    "/fragments/ratings": {"get": _html(
+        "The page's fragment of a user's own ratings, newest first, to change.",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=[_USER_ID,
+                    {"name": "limit", "in": "query", "required": False, "schema": {
+                        "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": RATINGS_LIMIT}},
+                    {"name": "offset", "in": "query", "required": False, "schema": {
+                        "type": "integer", "minimum": 0, "maximum": RATINGS_OFFSET_MAX, "default": 0}}])},
+    "/fragments/search": {"get": _html(
+        "The page's fragment of the movies matching the search box (empty for blank words).",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=[
+            {"name": "q", "in": "query", "required": False,
+             "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS}},
+            {**_USER_ID, "required": False, "description": "Who rates them (no buttons without)."},
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": SEARCH_LIMIT_MAX, "default": SEARCH_LIMIT}}])},
+    "/fragments/movies/{movie_id}/similar": {"get": _html(
+        "The page's fragment of a movie's similar movies (\"More like this\").",
+        {"200": "The fragment.", "400": "A bad parameter.", "404": "No such movie.",
+         "503": "Postgres cannot be reached."},
+        parameters=[{"name": "movie_id", "in": "path", "required": True, "schema": _ID},
+                    {**_USER_ID, "required": False, "description": "Who rates them (no buttons without)."}])},
     **DASHBOARD,
     "/static/htmx.min.js": _static("text/javascript", "htmx 2 (shipped with streamrec)."),
     "/static/page.js": _static("text/javascript", "The page's script."),

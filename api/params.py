@@ -76,7 +76,7 @@ def search_param(params: QueryParams) -> str:
     if len(values) > 1:
         raise ApiError(400, "invalid_parameter", "give the query parameter q once", parameter="q")
     words = " ".join(values[0].split())
-    if not words or len(words) > MAX_QUERY_CHARS or not words.isprintable():
+    if not words or len(values[0]) > MAX_QUERY_CHARS or not words.isprintable():
         raise ApiError(400, "invalid_parameter",
                        f"q must be 1 to {MAX_QUERY_CHARS} printable characters (words of a title)",
                        parameter="q")

@@ -38,6 +38,10 @@ async def fetch(request: Request, user_id: int, *, default_limit: int = RATINGS_
     params = request.query_params
     limit = query_int(params, "limit", low=1, high=LIMIT_MAX, default=default_limit)
     offset = query_int(params, "offset", low=0, high=RATINGS_OFFSET_MAX, default=0)
+    return await read(request, user_id, limit, offset)
+
+
+async def read(request: Request, user_id: int, limit: int, offset: int) -> RatingsPage:
     found = await history.ratings_of(await services_of(request).pool(), user_id, limit, offset)
     return RatingsPage(user_id, limit, offset, found)
 

@@ -17,7 +17,9 @@ TITLES = [
 ]
 
 
-async def test_search_finds_titles_by_words_prefix_first(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_search_finds_titles_by_words_prefix_first(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
     await add_movies(pool, TITLES)
     await set_genres(pool, {1: ["Action", "Crime"]})
     body = (await client.get("/api/movies/search", params={"q": "  heat "})).json()
@@ -54,7 +56,8 @@ async def test_search_uses_the_trigram_index(pool: asyncpg.Pool) -> None:
 async def test_search_refuses_bad_parameters_with_json(client: httpx.AsyncClient) -> None:
     for params, code in (({}, "missing_parameter"), ({"q": ""}, "invalid_parameter"),
                          ({"q": "   "}, "invalid_parameter"), ({"q": "x" * 101}, "invalid_parameter"),
-                         ({"q": "a\x00b"}, "invalid_parameter"), ({"q": "a", "limit": "0"}, "invalid_parameter"),
+                         ({"q": "a\x00b"}, "invalid_parameter"),
+                         ({"q": "a", "limit": "0"}, "invalid_parameter"),
                          ({"q": "a", "limit": "201"}, "invalid_parameter"),
                          ({"q": "a", "offset": "-1"}, "invalid_parameter")):
         answer = await client.get("/api/movies/search", params=params)
@@ -72,7 +75,9 @@ async def _rate(pool: asyncpg.Pool, user_id: int, movie_id: int, rating: float, 
         user_id, movie_id, rating, seconds_ago)
 
 
-async def test_a_users_ratings_newest_first_with_titles(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_a_users_ratings_newest_first_with_titles(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
     await add_movies(pool, TITLES)
     await _rate(pool, 7, 1, 4.0, 300)
     await _rate(pool, 7, 2, 4.5, 100)
@@ -92,7 +97,8 @@ async def test_a_users_ratings_newest_first_with_titles(client: httpx.AsyncClien
 async def test_a_users_ratings_refuse_bad_parameters_with_json(client: httpx.AsyncClient) -> None:
     for path, params in (("/api/users/abc/ratings", {}), ("/api/users/0/ratings", {}),
                          ("/api/users/99999999999/ratings", {}), ("/api/users/7/ratings", {"limit": "x"}),
-                         ("/api/users/7/ratings", {"limit": "0"}), ("/api/users/7/ratings", {"offset": "-2"})):
+                         ("/api/users/7/ratings", {"limit": "0"}),
+                         ("/api/users/7/ratings", {"offset": "-2"})):
         answer = await client.get(path, params=params)
         assert answer.status_code == 400, (path, params)
         assert "error" in answer.json(), (path, params)
