@@ -43,12 +43,12 @@ def _genres(genres: list[str]) -> str:
 async def search(request: Request) -> HTMLResponse:
     params = request.query_params
     raw = params.get("q", "")
-    if not raw.strip() and len(raw) <= MAX_QUERY_CHARS and len(params.getlist("q")) <= 1:
-        return HTMLResponse("")  # the box was emptied
     try:
         user = optional_user(params)
-        words = search_param(params)
         limit = query_int(params, "limit", low=1, high=SEARCH_LIMIT_MAX, default=SEARCH_LIMIT)
+        if not raw.strip() and len(raw) <= MAX_QUERY_CHARS and len(params.getlist("q")) <= 1:
+            return HTMLResponse("")  # the box was emptied
+        words = search_param(params)
         found = json.loads(await catalogue.search(await services_of(request).pool(), words, limit, 0))
     except HANDLED as err:
         return failure(err)

@@ -53,14 +53,16 @@ def more_like_this(movie_id: int, user_id: int | None) -> str:
 
 
 def movie_item(user_id: int | None, movie_id: int, title: str, *, details: str = "",
-               current: float | None = None, similar: bool = True) -> str:
+               current: float | None = None, similar: bool = True, anchor: str = "") -> str:
     """One movie of a list: its title, ``details`` (already HTML), rating buttons when a
-    user is known, a status line for what the buttons did and "More like this"."""
+    user is known, a status line for what the buttons did and "More like this"; ``anchor``
+    is the item's id attribute, if any."""
     shown = escape(title)
     rate = rate_buttons(user_id, movie_id, shown, current=current) if user_id is not None else ""
     rated = f' data-rating="{stars(current)}"' if current is not None else ""
     more = more_like_this(movie_id, user_id) if similar else ""
-    return (f'<li data-movie-id="{movie_id}"{rated}><h3>{shown}</h3>{details}{rate}'
+    tag = f' id="{escape(anchor)}"' if anchor else ""
+    return (f'<li{tag} data-movie-id="{movie_id}"{rated}><h3>{shown}</h3>{details}{rate}'
             f'<p class="status" role="status"></p>{more}</li>')
 
 
