@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.fragments import RATINGS_LIMIT, SEARCH_LIMIT, SEARCH_LIMIT_MAX
 from api.page import PAGE_LIMIT
-from api.params import MAX_BODY_BYTES
-from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT
+from api.params import MAX_BODY_BYTES, MAX_QUERY_CHARS
+from api.routes.movies import OFFSET_MAX, POPULAR_DEFAULT, SEARCH_DEFAULT, SEARCH_OFFSET_MAX
 from api.routes.suggestions import LIMIT_DEFAULT
+from api.routes.users import RATINGS_DEFAULT, RATINGS_OFFSET_MAX
 from infra.repositories.serving import LIMIT_MAX
 from ml.genres import MAX_GENRE_CHARS
 from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
@@ -74,6 +76,17 @@ SCHEMAS: dict[str, Schema] = {
                      "similar": {"type": "array", "items": _ref("Suggestion")}}),
     "Popular": _obj({"limit": {"type": "integer"}, "offset": {"type": "integer"},
                      "movies": {"type": "array", "items": _ref("Suggestion")}}),
+    "Found": _obj({"q": {"type": "string"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                   "movies": {"type": "array", "items": _obj({
+                       "id": _ID, "title": {"type": "string"}, "overview": {"type": "string"},
+                       "year": {"type": "integer"}, "genres": {"type": "array", "items": {"type": "string"}},
+                       "score": {"type": "number"}})}}),
+    "UserRatings": _obj({"user_id": _ID, "total": {"type": "integer", "minimum": 0},
+                         "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                         "ratings": {"type": "array", "items": _obj({
+                             "id": _ID, "title": {"type": "string"}, "overview": {"type": "string"},
+                             "rating": {"type": "number", "minimum": RATING_MIN, "maximum": RATING_MAX},
+                             "rated_at": {"type": "string", "format": "date-time"}})}}),
     "Genres": _obj({"genres": {"type": "array", "items": _obj({
         "name": {"type": "string"}, "movies": {"type": "integer", "minimum": 1}})}}),
     "Rating": _obj({"user_id": _ID, "movie_id": _ID,
@@ -164,6 +177,11 @@ def _html(summary: str, responses: dict[str, str], **operation: Any) -> dict[str
         for code, what in responses.items()}}
 
 
+_FRAGMENT_PARAMETERS = [
+    _USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
+        "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}},
+    _PAGE_OFFSET, _GENRE]
+
 _DENIED = {"401": "No admin credentials (a page pointing to /admin/login).",
            "403": "A wrong bearer token, or the admin token is not set on this server."}
 _SESSION: list[dict[str, list[str]]] = [{"adminToken": []}, {"adminSession": []}]
@@ -214,6 +232,36 @@ PATHS: dict[str, Any] = {
             "503": _error("Kafka cannot be reached; retry later."),
         },
     }},
+    "/api/movies/search": {"get": {
+        "summary": "Movies whose title matches some words, best match first.",
+        "description": "Titles containing the words (those starting with them first), then titles "
+                       "with a word close to them (a typo), then by popularity. `score` is the "
+                       "popularity; `year` the release year in the title, else the year stored.",
+        "parameters": [
+            {"name": "q", "in": "query", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S"},
+             "description": "Words of a title (spaces around them are ignored)."},
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": SEARCH_DEFAULT}},
+            {"name": "offset", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 0, "maximum": SEARCH_OFFSET_MAX, "default": 0}}],
+        "responses": {"200": _json("The matching movies (none is an empty list).", _ref("Found")),
+                      "400": _error("A missing, blank or too long q, or a bad limit or offset."),
+                      "503": _UNAVAILABLE},
+    }},
+    "/api/users/{user_id}/ratings": {"get": {
+        "summary": "A user's own ratings, newest first, with the movies' titles.",
+        "description": "The ratings the pipeline has stored: a rating sent a moment ago appears "
+                       "once stored, and a changed rating replaces the older one (latest wins).",
+        "parameters": [
+            {"name": "user_id", "in": "path", "required": True, "schema": _ID},
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": RATINGS_DEFAULT}},
+            {"name": "offset", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 0, "maximum": RATINGS_OFFSET_MAX, "default": 0}}],
+        "responses": {"200": _json("A page of the ratings (`total` counts them all).", _ref("UserRatings")),
+                      "400": _error("A bad user id, limit or offset."), "503": _UNAVAILABLE},
+    }},
     "/api/movies/{movie_id}/similar": {"get": {
         "summary": "The movies most similar to one movie, by the active version's ranking model.",
         "parameters": [{"name": "movie_id", "in": "path", "required": True, "schema": _ID},
@@ -260,17 +308,44 @@ PATHS: dict[str, Any] = {
                        "its sha256 check.")})},
     "/api/admin/retrain": {"post": _admin("Ask the trainer for a new model.", "202",
                                           _ref("RetrainRequested"))},
-    "/": {"get": {"summary": "The HTMX page.", "responses": {
-        "200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-    "/suggestions": {"get": {
-        "summary": "The page's HTML fragment of a user's suggestions (for htmx).",
-        "parameters": [_USER_ID, {"name": "limit", "in": "query", "required": False, "schema": {
-            "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": PAGE_LIMIT}},
-            _PAGE_OFFSET, _GENRE],
-        "responses": {code: {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}
-                      for code, what in (("200", "The fragment."), ("400", "A bad parameter."),
-                                         ("503", "Postgres cannot be reached."))},
-    }},
+    "/": {"get": _html(
+        "The page: search and rate movies, a user's suggestions and own ratings.",
+        {"200": "The page.", "400": "The page, saying what is wrong with user_id."},
+        description="`/?user_id=7` names the user, so the page can be bookmarked or shared: it "
+                    "loads that user's suggestions and ratings as soon as it is shown.",
+        parameters=[{**_USER_ID, "required": False, "description": "The user whose lists to show."}])},
+    "/suggestions": {"get": _html(
+        "The page's HTML fragment of a user's suggestions (for htmx), each with why when known.",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=_FRAGMENT_PARAMETERS)},
+    "/fragments/user": {"get": _html(
+        "The page's fragment of a user's suggestions and own ratings; asked by the page's form "
+        "(`HX-Trigger: lookup`), its `HX-Push-Url` header names the user in the address bar.",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=_FRAGMENT_PARAMETERS)},
+    "/fragments/ratings": {"get": _html(
+        "The page's fragment of a user's own ratings, newest first, to change.",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=[_USER_ID,
+                    {"name": "limit", "in": "query", "required": False, "schema": {
+                        "type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": RATINGS_LIMIT}},
+                    {"name": "offset", "in": "query", "required": False, "schema": {
+                        "type": "integer", "minimum": 0, "maximum": RATINGS_OFFSET_MAX, "default": 0}}])},
+    "/fragments/search": {"get": _html(
+        "The page's fragment of the movies matching the search box (empty for blank words).",
+        {"200": "The fragment.", "400": "A bad parameter.", "503": "Postgres cannot be reached."},
+        parameters=[
+            {"name": "q", "in": "query", "required": False,
+             "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS}},
+            {**_USER_ID, "required": False, "description": "Who rates them (no buttons without)."},
+            {"name": "limit", "in": "query", "required": False, "schema": {
+                "type": "integer", "minimum": 1, "maximum": SEARCH_LIMIT_MAX, "default": SEARCH_LIMIT}}])},
+    "/fragments/movies/{movie_id}/similar": {"get": _html(
+        "The page's fragment of a movie's similar movies (\"More like this\").",
+        {"200": "The fragment.", "400": "A bad parameter.", "404": "No such movie.",
+         "503": "Postgres cannot be reached."},
+        parameters=[{"name": "movie_id", "in": "path", "required": True, "schema": _ID},
+                    {**_USER_ID, "required": False, "description": "Who rates them (no buttons without)."}])},
     **DASHBOARD,
     "/static/htmx.min.js": _static("text/javascript", "htmx 2 (shipped with streamrec)."),
     "/static/page.js": _static("text/javascript", "The page's script."),

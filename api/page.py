@@ -1,36 +1,47 @@
-"""``/``: a small HTMX page, and ``/suggestions``: the HTML fragment it loads.
+"""``/``: a small HTMX page, and the HTML fragments it loads.
 
-Design: the JSON API stays JSON only. The page's form ``hx-get``s
-``/suggestions?user_id=`` — the same query as ``/api/suggestions/``, rendered as an
-HTML ``<section>`` — into the page. Each movie has five buttons that ``hx-post`` a
-form-encoded rating to ``/api/ratings`` (``hx-swap="none"``: the JSON answer is not
-shown). ``static/page.js`` then marks the movie as rated and fires
-``streamrec:refresh`` on the section, whose ``hx-trigger`` re-fetches it a second later;
-while a rated movie is still listed (the pipeline has not stored the rating yet) it
-stays marked and the list is fetched again, with a growing delay. Once the rating row
-exists the fragment no longer contains the movie (serve-time exclusion).
+Design: the JSON API stays JSON only. ``/?user_id=7`` names the user, so a list can be
+bookmarked or shared: the page loads ``/fragments/user?user_id=7`` (the suggestions and
+the user's own ratings) once it is shown, and the lookup form fetches the same fragment,
+whose ``HX-Push-Url`` header puts ``/?user_id=…`` in the address bar. ``/suggestions``
+is the suggestions alone — the same query as ``/api/suggestions/``, rendered as an HTML
+``<section>`` — with "Because you rated …" under each movie that one of the user's
+rated movies has among its similar movies (one query for the list). A search box,
+"Your ratings" and "More like this" are :mod:`api.fragments`.
 
-Errors of the fragment are HTML too (``role="alert"``), swapped in by htmx (see the
-``htmx-config`` meta tag), with the same status codes as the JSON route.
+Each movie has five buttons that ``hx-post`` a form-encoded rating to ``/api/ratings``
+(``hx-swap="none"``: the JSON answer is not shown). ``static/page.js`` then marks the
+movie as rated and fires ``streamrec:refresh`` on the sections, whose ``hx-trigger``
+re-fetches them a second later; while a rated movie is still suggested, or "Your
+ratings" does not show the new rating yet (the pipeline has not stored it), it stays
+marked and the sections are fetched again, with a growing delay. Once the rating row
+exists the suggestions no longer contain the movie (serve-time exclusion).
+
+Errors of the fragments are HTML too (``role="alert"``), swapped in by htmx (see the
+``htmx-config`` meta tag), with the same status codes as the JSON routes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from html import escape
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from api.errors import DATABASE_DOWN, ApiError, unavailable
+from api import fragments
+from api.errors import ApiError
+from api.html import HANDLED, failure, movie_item
+from api.params import user_id_param
+from api.routes import users
 from api.routes.suggestions import fetch
-from infra.errors import ServiceUnavailable
-from infra.repositories.serving import Served, Suggestion
+from api.services import services_of
+from infra.repositories import catalogue
+from infra.repositories.serving import Served
 
 PAGE_LIMIT = 20
-UNAVAILABLE: tuple[type[BaseException], ...] = (ServiceUnavailable, *DATABASE_DOWN)
-RATINGS = (1, 2, 3, 4, 5)
 # Swap error fragments too (htmx 2 leaves 4xx/5xx out by default), marking them as errors.
 HTMX_CONFIG = json.dumps({"responseHandling": [
     {"code": "204", "swap": False},
@@ -38,7 +49,17 @@ HTMX_CONFIG = json.dumps({"responseHandling": [
     {"code": "[45]..", "swap": True, "error": True},
 ]})
 
-PAGE = f"""<!doctype html>
+
+def render_page(user_id: int | None = None, problem: str | None = None) -> str:
+    """The page; with ``user_id`` its lists load as soon as it is shown."""
+    value = f' value="{user_id}"' if user_id is not None else ""
+    if user_id is not None:
+        results = (f'<div id="results" aria-live="polite" hx-get="/fragments/user?user_id={user_id}" '
+                   f'hx-trigger="load" hx-swap="innerHTML" hx-indicator="#loading"></div>')
+    else:
+        shown = f'<p class="error" role="alert">{escape(problem)}</p>' if problem else ""
+        results = f'<div id="results" aria-live="polite">{shown}</div>'
+    return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -52,60 +73,63 @@ PAGE = f"""<!doctype html>
 <body>
 <header>
   <h1>streamrec</h1>
-  <p>Movie suggestions from a model retrained as ratings stream in.</p>
+  <p>Movies picked for you from what you and everyone else rated. Rate a few to make them yours.</p>
 </header>
 <main>
-  <form id="lookup" hx-get="/suggestions" hx-target="#results" hx-swap="innerHTML"
-        hx-indicator="#loading">
+  <form id="lookup" hx-get="/fragments/user" hx-target="#results" hx-swap="innerHTML"
+        hx-push-url="true" hx-indicator="#loading">
     <label for="user-id">User id</label>
     <input id="user-id" name="user_id" type="number" inputmode="numeric"
-           min="1" max="2147483647" required autocomplete="off">
-    <input type="hidden" name="limit" value="{PAGE_LIMIT}">
+           min="1" max="2147483647" required autocomplete="off"{value}>
     <button type="submit">Show suggestions</button>
     <span id="loading" class="htmx-indicator" role="status">Loading…</span>
   </form>
-  <div id="results" aria-live="polite"></div>
+  <form id="search" role="search" hx-get="/fragments/search" hx-target="#search-results"
+        hx-swap="innerHTML" hx-include="#user-id">
+    <label for="search-words">Find a movie</label>
+    <input id="search-words" name="q" type="search" maxlength="100" autocomplete="off"
+           placeholder="Words of its title" hx-get="/fragments/search" hx-target="#search-results"
+           hx-swap="innerHTML" hx-include="#user-id" hx-trigger="keyup changed delay:300ms, search">
+  </form>
+  <div id="search-results" aria-live="polite"></div>
+  {results}
 </main>
-<footer><p><a href="/openapi.json">API description (OpenAPI)</a></p></footer>
+<footer><p>For developers: <a href="/openapi.json">the API's description</a>.</p></footer>
 </body>
 </html>
 """
 
 
+PAGE = render_page()
+
+
 async def page(request: Request) -> HTMLResponse:
-    return HTMLResponse(PAGE)
+    """``/`` or ``/?user_id=7``; a bad user id shows the page with the reason (400)."""
+    if "user_id" not in request.query_params:
+        return HTMLResponse(PAGE)
+    try:
+        user_id = user_id_param(request.query_params)
+    except ApiError as err:
+        return HTMLResponse(render_page(problem=err.message), status_code=err.status)
+    return HTMLResponse(render_page(user_id))
 
 
-def _vals(user_id: int, movie_id: int, rating: int) -> str:
-    return escape(json.dumps({"user_id": user_id, "movie_id": movie_id, "rating": rating}))
-
-
-def _movie(user_id: int, movie: Suggestion) -> str:
-    title = escape(movie.title)
-    buttons = "".join(
-        f'<button type="button" class="rate-button" data-rating="{r}" hx-post="/api/ratings" '
-        f'hx-swap="none" hx-vals="{_vals(user_id, movie.id, r)}" '
-        f'aria-label="Rate {title} {r} out of 5">{r}</button>'
-        for r in RATINGS
-    )
-    overview = f'<p class="overview">{escape(movie.overview)}</p>' if movie.overview else ""
-    return (
-        f'<li id="movie-{movie.id}" data-movie-id="{movie.id}">'
-        f'<h3>{title}</h3>{overview}'
-        f'<div class="rate" role="group" aria-label="Rate {title}"><span aria-hidden="true">Rate:</span>'
-        f'{buttons}</div><p class="status" role="status"></p></li>'
-    )
-
-
-def fragment(served: Served, limit: int) -> str:
+def fragment(served: Served, limit: int, because: Mapping[int, str] | None = None) -> str:
+    """The suggestions section; ``because``: a movie id → the title of a rated movie like it."""
     user = served.user_id
+    because = because or {}
     if served.source == "model" and served.made_by == "realtime":
         origin = "Picked for you from your latest ratings."
     elif served.source == "model":
         origin = "Picked for you from everyone's ratings so far."
     else:
         origin = "No personal suggestions yet: these are popular movies you have not rated."
-    items = "".join(_movie(user, movie) for movie in served.suggestions)
+    items = "".join(
+        movie_item(user, movie.id, movie.title, anchor=f"movie-{movie.id}", details=(
+            (f'<p class="because">Because you rated {escape(because[movie.id])}</p>'
+             if movie.id in because else "")
+            + (f'<p class="overview">{escape(movie.overview)}</p>' if movie.overview else "")))
+        for movie in served.suggestions)
     listing = f'<ol class="movies">{items}</ol>' if items else "<p>Nothing to suggest right now.</p>"
     return (
         f'<section id="suggestions" data-user-id="{user}" data-source="{served.source}" '
@@ -117,23 +141,38 @@ def fragment(served: Served, limit: int) -> str:
     )
 
 
-def _error(status: int, message: str) -> HTMLResponse:
-    return HTMLResponse(f'<p class="error" role="alert">{escape(message)}</p>', status_code=status)
+async def _suggestions(request: Request) -> str:
+    served = await fetch(request, default_limit=PAGE_LIMIT)
+    shown = [movie.id for movie in served.suggestions]
+    because = (await catalogue.because_rated(await services_of(request).pool(), served.user_id, shown)
+               if served.source == "model" else {})
+    limit = int(request.query_params.get("limit", PAGE_LIMIT))  # validated by fetch()
+    return fragment(served, limit, because)
 
 
 async def suggestions_fragment(request: Request) -> HTMLResponse:
     try:
-        served = await fetch(request, default_limit=PAGE_LIMIT)
-    except ApiError as err:
-        return _error(err.status, err.message)
-    except UNAVAILABLE as err:
-        problem = unavailable(err)
-        return _error(problem.status, f"{problem.message}. Try again in a moment.")
-    limit = int(request.query_params.get("limit", PAGE_LIMIT))  # validated by fetch()
-    return HTMLResponse(fragment(served, limit))
+        return HTMLResponse(await _suggestions(request))
+    except HANDLED as err:
+        return failure(err)
+
+
+async def user_fragment(request: Request) -> HTMLResponse:
+    """The suggestions and "Your ratings" of one user; asked by the lookup form (htmx names
+    it in ``HX-Trigger``), the address bar becomes ``/?user_id=…``."""
+    try:
+        suggested = await _suggestions(request)
+        user_id = user_id_param(request.query_params)
+        rated = await users.read(request, user_id, fragments.RATINGS_LIMIT, 0)
+    except HANDLED as err:
+        return failure(err)
+    headers = {"HX-Push-Url": f"/?user_id={user_id}"} if request.headers.get("hx-trigger") == "lookup" else {}
+    return HTMLResponse(suggested + fragments.ratings_section(rated), headers=headers)
 
 
 routes = [
     Route("/", page, methods=["GET"]),
     Route("/suggestions", suggestions_fragment, methods=["GET"]),
+    Route("/fragments/user", user_fragment, methods=["GET"]),
+    *fragments.routes,
 ]

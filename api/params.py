@@ -62,6 +62,27 @@ def genre_param(params: QueryParams) -> str | None:
     return raw
 
 
+MAX_QUERY_CHARS = 100  # a search's words: longer than any title worth typing
+
+
+def search_param(params: QueryParams) -> str:
+    """The search words ``q``: 1 to MAX_QUERY_CHARS printable characters once trimmed, inner
+    runs of spaces made one; 400 when missing, given twice, blank, too long or with
+    control characters."""
+    values = params.getlist("q")
+    if not values:
+        raise ApiError(400, "missing_parameter", "the query parameter q is required",
+                       hint="add ?q=<words of a title>", parameter="q")
+    if len(values) > 1:
+        raise ApiError(400, "invalid_parameter", "give the query parameter q once", parameter="q")
+    words = " ".join(values[0].split())
+    if not words or len(values[0]) > MAX_QUERY_CHARS or not words.isprintable():
+        raise ApiError(400, "invalid_parameter",
+                       f"q must be 1 to {MAX_QUERY_CHARS} printable characters (words of a title)",
+                       parameter="q")
+    return words
+
+
 def unknown_genre(genre: str) -> ApiError:
     return ApiError(400, "unknown_genre", f"no movie has the genre {genre!r}", hint=GENRES_HINT,
                     parameter="genre")

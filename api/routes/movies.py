@@ -1,4 +1,8 @@
-"""Non-personal lists: ``GET /api/movies/{id}/similar``, ``/api/popular``, ``/api/latest``, ``/api/genres``.
+"""Non-personal lists: ``GET /api/movies/search``, ``/api/movies/{id}/similar``, ``/api/popular``,
+``/api/latest``, ``/api/genres``.
+
+A search matches titles by trigrams (migration 0012): words inside a title, or close to a
+word of it (a typo), best match first (see :data:`infra.repositories.catalogue.SEARCH_SQL`).
 
 Similar movies come from the active version's ranking model (its item side, written at
 activation); popular movies by ratings count (then mean rating), refreshed from the
@@ -14,13 +18,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.errors import ApiError
-from api.params import genre_param, path_id, query_int, unknown_genre
+from api.params import genre_param, path_id, query_int, search_param, unknown_genre
 from api.services import services_of
 from infra.repositories import catalogue
 from infra.repositories.serving import LIMIT_MAX
 
 SIMILAR_DEFAULT = 10
 POPULAR_DEFAULT = 20
+SEARCH_DEFAULT = 20
+SEARCH_OFFSET_MAX = 1000
 OFFSET_MAX = 100_000
 
 
@@ -32,6 +38,16 @@ async def similar(request: Request) -> Response:
         raise ApiError(404, "unknown_movie", f"no movie with id {movie_id}")
     body = f'{{"movie_id":{movie_id},"model_version":{json.dumps(found.model_version)},'
     return Response(f'{body}"similar":{found.items_json}}}', media_type="application/json")
+
+
+async def search(request: Request) -> Response:
+    params = request.query_params
+    words = search_param(params)
+    limit = query_int(params, "limit", low=1, high=LIMIT_MAX, default=SEARCH_DEFAULT)
+    offset = query_int(params, "offset", low=0, high=SEARCH_OFFSET_MAX, default=0)
+    items = await catalogue.search(await services_of(request).pool(), words, limit, offset)
+    return Response(f'{{"q":{json.dumps(words)},"limit":{limit},"offset":{offset},"movies":{items}}}',
+                    media_type="application/json")
 
 
 async def _chart(request: Request, which: catalogue.Chart) -> Response:
@@ -67,6 +83,7 @@ async def genres(request: Request) -> Response:
 
 
 routes = [
+    Route("/api/movies/search", search, methods=["GET"]),
     Route("/api/movies/{movie_id}/similar", similar, methods=["GET"]),
     Route("/api/popular", popular, methods=["GET"]),
     Route("/api/latest", latest, methods=["GET"]),

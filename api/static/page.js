@@ -1,26 +1,39 @@
 // streamrec's page around htmx: after a rating is accepted (202), mark the movie as
-// rated and refresh the list; while the pipeline has not stored the rating yet the
-// movie is still listed, so keep it marked and refresh again, waiting a little longer
-// each time. Once stored, the server leaves the movie out and it disappears.
+// rated and refresh the suggestions and "Your ratings"; while the pipeline has not
+// stored the rating yet the movie is still suggested (or its new rating not shown), so
+// keep it marked and refresh again, waiting a little longer each time. Once stored, the
+// server leaves the movie out of the suggestions and shows it under "Your ratings".
 (function () {
   "use strict";
   const MAX_REFRESHES = 8;
   let user = null;
   let refreshes = 0;
+  let timer = null;
   const pending = new Map(); // movie id -> rating given
 
-  function markRated(item, rating) {
+  function markRated(item, rating, text) {
     item.classList.add("rated");
     item.classList.remove("failed");
-    item.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-    item.querySelector(".status").textContent =
-      "Rated " + rating + " out of 5, thanks. It leaves your list once processed.";
+    item.querySelectorAll(".rate button").forEach((b) => { b.disabled = true; });
+    item.querySelector(".status").textContent = text;
+  }
+
+  function statusText(item, rating) {
+    if (item.closest("#suggestions")) {
+      return "Rated " + rating + " out of 5, thanks. It leaves your list once processed.";
+    }
+    if (item.closest("#your-ratings")) return "Changed to " + rating + " out of 5; saving…";
+    return "Rated " + rating + " out of 5, thanks.";
   }
 
   function refresh(delayMs) {
-    window.setTimeout(() => {
-      const section = document.getElementById("suggestions");
-      if (section) htmx.trigger(section, "streamrec:refresh");
+    if (timer !== null) return;
+    timer = window.setTimeout(() => {
+      timer = null;
+      for (const id of ["suggestions", "your-ratings"]) {
+        const section = document.getElementById(id);
+        if (section) htmx.trigger(section, "streamrec:refresh");
+      }
     }, delayMs);
   }
 
@@ -30,7 +43,7 @@
     const item = button.closest("li");
     if (event.detail.successful) {
       pending.set(item.dataset.movieId, button.dataset.rating);
-      markRated(item, button.dataset.rating);
+      markRated(item, button.dataset.rating, statusText(item, button.dataset.rating));
       refreshes = 0;
       refresh(0);
     } else {
@@ -41,14 +54,22 @@
     }
   });
 
+  // A rating is settled once it is not suggested and "Your ratings" shows it.
   document.addEventListener("htmx:afterSettle", () => {
-    const section = document.getElementById("suggestions");
-    if (!section) return;
-    if (section.dataset.userId !== user) { user = section.dataset.userId; pending.clear(); }
+    const suggested = document.getElementById("suggestions");
+    const rated = document.getElementById("your-ratings");
+    const shown = suggested || rated;
+    if (!shown) return;
+    if (shown.dataset.userId !== user) { user = shown.dataset.userId; pending.clear(); }
     let waiting = false;
     for (const [movieId, rating] of pending) {
-      const item = section.querySelector('li[data-movie-id="' + movieId + '"]');
-      if (item) { markRated(item, rating); waiting = true; } else { pending.delete(movieId); }
+      const selector = 'li[data-movie-id="' + movieId + '"]';
+      const still = suggested && suggested.querySelector(selector);
+      const mine = rated && rated.querySelector(selector);
+      const stored = !rated || (mine && Number(mine.dataset.rating) === Number(rating));
+      if (still) markRated(still, rating, statusText(still, rating));
+      if (mine && !stored) markRated(mine, rating, statusText(mine, rating));
+      if (still || !stored) { waiting = true; } else { pending.delete(movieId); }
     }
     if (waiting && refreshes < MAX_REFRESHES) { refreshes += 1; refresh(500 * refreshes); }
   });

@@ -1,4 +1,5 @@
-"""Non-personal lists read by the API: a movie's similar movies, the popular and latest charts, genres.
+"""Lists read by the API and the page: a movie's similar movies, the popular and latest charts,
+genres, a title search, and why a suggestion was made ("because you rated …").
 
 Each is one statement rendering the JSON list in Postgres from the movies' stored cards
 (as the suggestions query does), so the API splices it into its response.
@@ -81,6 +82,59 @@ class Similar:
     known: bool  # the movie exists
     model_version: str | None
     items_json: str
+
+
+# A title search (migration 0012's trigram index answers both conditions): $1 the words
+# as typed, $2 the same as an ILIKE pattern's literal (``like_literal``). A title that
+# contains the words comes first, titles starting with them before the others; then
+# titles with a word close to them (misspelt: word similarity); then by popularity.
+SEARCH_SQL = f"""
+SELECT '[' || string_agg(f.card || ',"year":' || f.year || ',"genres":' || to_json(f.genres)::text
+                         || ',"score":' || {_SCORE.format(v="f.popularity")} || '}}', ','
+                         ORDER BY f.rank, f.closeness DESC, f.popularity DESC, f.id) || ']'
+FROM (SELECT m.id, m.card, m.year, m.genres, m.popularity,
+             CASE WHEN m.title ILIKE $2 || '%' THEN 0 WHEN m.title ILIKE '%' || $2 || '%' THEN 1
+                  ELSE 2 END AS rank,
+             word_similarity($1, m.title) AS closeness
+      FROM movies m
+      WHERE m.title ILIKE '%' || $2 || '%' OR m.title %> $1
+      ORDER BY rank, closeness DESC, m.popularity DESC, m.id
+      LIMIT $3 OFFSET $4) f
+"""
+
+
+def like_literal(text: str) -> str:
+    """``text`` matched literally inside an ILIKE pattern (``%``, ``_`` and ``\\`` escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search(pool: asyncpg.Pool, words: str, limit: int, offset: int) -> str:
+    """Movies whose title matches ``words`` (best match first) as a JSON array of cards with
+    ``year``, ``genres`` and ``score`` (the popularity)."""
+    items: str | None = await pool.fetchval(SEARCH_SQL, words, like_literal(words), limit, offset)
+    return items or "[]"
+
+
+# Why each of some suggested movies ($2) is suggested to user $1: the rated movie whose
+# similar movies (the ranking model's item side, migration 0007) include it, of the
+# pairs the best scoring. One statement for the whole list.
+BECAUSE_SQL = """
+SELECT DISTINCT ON (s.similar_id) s.similar_id, m.title
+FROM ratings r
+JOIN similar_movies s ON s.movie_id = r.movie_id AND s.similar_id = ANY ($2::int[])
+JOIN movies m ON m.id = r.movie_id
+WHERE r.user_id = $1
+ORDER BY s.similar_id, s.score DESC, r.movie_id
+"""
+
+
+async def because_rated(pool: asyncpg.Pool, user_id: int, movie_ids: Sequence[int]) -> dict[int, str]:
+    """For each of ``movie_ids`` that can be explained, the title of the rated movie it is
+    most similar to."""
+    if not movie_ids:
+        return {}
+    rows = await pool.fetch(BECAUSE_SQL, user_id, list(movie_ids))
+    return {int(row["similar_id"]): str(row["title"]) for row in rows}
 
 
 async def similar_to(pool: asyncpg.Pool, movie_id: int, limit: int) -> Similar:

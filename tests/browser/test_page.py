@@ -88,3 +88,104 @@ async def test_load_rate_and_see_the_movie_leave_the_list(
         await expect(page.locator('#suggestions li[data-movie-id="2"]')).to_have_count(0, timeout=15_000)
         await expect(items).to_have_count(3)
         await page.screenshot(path=str(OUTPUT / "3-after-refresh.png"), full_page=True)
+
+
+async def _open(page: Page, base_url: str, user_id: int) -> None:
+    await page.goto(f"{base_url}/?user_id={user_id}")
+    await expect(page.locator("#suggestions li").first).to_be_visible()
+
+
+async def test_search_rate_and_change_a_rating(
+    page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
+) -> None:
+    await topic_admin.ensure_topics(settings)
+    await add_movies(pool, MOVIES)
+    await add_suggestions(pool, 42, [(1, 4.7), (2, 4.4), (3, 3.9), (4, 3.2)])
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    with live_server(settings.model_copy(update={"database_url": database_url})) as base_url:
+        await _open(page, base_url, 42)
+        await expect(page.locator("#your-ratings")).to_contain_text("You have not rated a movie yet")
+        await page.get_by_label("Find a movie").press_sequentially("orchad", delay=30)  # a typo
+        found = page.locator("#search-found li")
+        await expect(found).to_have_count(1)
+        await expect(found).to_contain_text("Clockwork Orchard")
+        await found.get_by_role("button", name="Rate Clockwork Orchard 5 out of 5").click()
+        await expect(found.locator(".status")).to_contain_text("Rated 5 out of 5")
+        await page.screenshot(path=str(OUTPUT / "4-searched-and-rated.png"), full_page=True)
+
+        [(_, event)] = await consume(settings, "ratings")
+        assert (event["user_id"], event["movie_id"], event["rating"]) == (42, 2, 5.0)
+        await add_rating(pool, 42, 2, 5.0)  # as the ratings agent stores it
+
+        await expect(page.locator('#suggestions li[data-movie-id="2"]')).to_have_count(0, timeout=15_000)
+        await expect(page.locator("#suggestions li")).to_have_count(3)
+        mine = page.locator('#your-ratings li[data-movie-id="2"]')
+        await expect(mine).to_contain_text("You gave it 5 out of 5", timeout=15_000)
+
+        # Changing it: the same buttons send a later rating, which replaces the stored one.
+        await mine.get_by_role("button", name="Rate Clockwork Orchard 2 out of 5").click()
+        await expect(mine.locator(".status")).to_contain_text("Changed to 2 out of 5")
+        events = await consume(settings, "ratings", count=2)
+        assert (events[1][1]["movie_id"], events[1][1]["rating"]) == (2, 2.0)
+        await pool.execute(
+            "UPDATE ratings SET rating = 2, rated_at = now() WHERE user_id = 42 AND movie_id = 2")
+        await expect(page.locator('#your-ratings li[data-movie-id="2"]')).to_contain_text(
+            "You gave it 2 out of 5", timeout=15_000)
+        pressed = page.locator('#your-ratings li[data-movie-id="2"] button[aria-pressed="true"]')
+        await expect(pressed).to_have_text("2")
+        await page.screenshot(path=str(OUTPUT / "5-changed.png"), full_page=True)
+
+
+async def test_because_you_rated_and_more_like_this(
+    page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
+) -> None:
+    await add_movies(pool, [*MOVIES, (5, "Paper Lanterns", 1.0)])
+    await add_rating(pool, 42, 5, 4.5)
+    await add_suggestions(pool, 42, [(1, 4.7), (2, 4.4), (3, 3.9)])
+    await pool.executemany(
+        "INSERT INTO similar_movies (movie_id, similar_id, score, model_version) VALUES ($1, $2, $3, 'v1')",
+        [(5, 1, 0.8), (5, 3, 0.2), (1, 4, 0.9), (1, 2, 0.7)])
+
+    with live_server(settings.model_copy(update={"database_url": database_url})) as base_url:
+        await _open(page, base_url, 42)
+        first = page.locator('#suggestions li[data-movie-id="1"]')
+        await expect(first.locator(".because")).to_have_text("Because you rated Paper Lanterns")
+        await expect(page.locator('#suggestions li[data-movie-id="3"] .because')).to_have_text(
+            "Because you rated Paper Lanterns")
+        await expect(page.locator('#suggestions li[data-movie-id="2"] .because')).to_have_count(0)
+
+        await first.locator("summary", has_text="More like this").click()
+        similar = first.locator(".similar li")
+        await expect(similar).to_have_count(2)
+        await expect(similar.nth(0)).to_contain_text("Northern Static")
+        await expect(similar.nth(1)).to_contain_text("Clockwork Orchard")
+        rate = similar.nth(0).get_by_role("button", name="Rate Northern Static 3 out of 5")
+        await expect(rate).to_be_visible()
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / "6-more-like-this.png"), full_page=True)
+
+
+async def test_the_address_names_the_user(
+    page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
+) -> None:
+    await add_movies(pool, MOVIES)
+    await add_suggestions(pool, 7, [(3, 4.0), (4, 3.0)])
+    await add_rating(pool, 7, 1, 4.0)
+
+    with live_server(settings.model_copy(update={"database_url": database_url})) as base_url:
+        await page.goto(f"{base_url}/?user_id=7")  # a bookmark or a shared link
+        await expect(page.get_by_label("User id")).to_have_value("7")
+        await expect(page.locator("#suggestions li")).to_have_count(2)
+        await expect(page.locator("#suggestions h2")).to_have_text("Suggestions for user 7")
+        await expect(page.locator("#your-ratings li")).to_contain_text("The Quiet Harbour")
+
+        await page.get_by_label("User id").fill("8")  # nobody yet: popular movies
+        await page.get_by_role("button", name="Show suggestions").click()
+        await expect(page.locator("#suggestions h2")).to_have_text("Suggestions for user 8")
+        assert page.url == f"{base_url}/?user_id=8"
+        await page.go_back()
+        await expect(page).to_have_url(f"{base_url}/?user_id=7")
+
+        await page.goto(f"{base_url}/?user_id=abc")
+        await expect(page.get_by_role("alert")).to_contain_text("user_id must be an integer")

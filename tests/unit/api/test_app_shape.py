@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from api import openapi
 from api.app import create_app
 from api.metrics import Metrics, MetricsMiddleware
-from api.page import PAGE, fragment
+from api.page import PAGE, fragment, render_page
 from cli import app as cli_app
 from infra.repositories.serving import Served, Suggestion
 from infra.settings import Settings
@@ -82,3 +82,18 @@ async def test_an_unexpected_error_is_a_json_500_without_a_trace() -> None:
     assert response.json()["error"]["code"] == "internal_error"
     assert "secret" not in response.text
     assert b'streamrec_api_errors_total{route="<unmatched>",status="500"} 1.0' in metrics.render()
+
+
+def test_fragment_says_why_a_movie_is_suggested_escaped() -> None:
+    items = [asdict(Suggestion(5, "Five", "", 4.2)), asdict(Suggestion(6, "Six", "", 4.0))]
+    html = fragment(Served(7, "model", "v1", json.dumps(items)), 20, {5: "<i>Heat</i> & co"})
+    assert html.count('class="because"') == 1
+    assert "Because you rated &lt;i&gt;Heat&lt;/i&gt; &amp; co" in html
+    assert 'hx-get="/fragments/movies/5/similar?user_id=7"' in html  # "More like this"
+
+
+def test_the_page_names_its_user_in_the_address() -> None:
+    html = render_page(7)
+    assert 'value="7"' in html and 'hx-get="/fragments/user?user_id=7"' in html
+    assert 'hx-trigger="keyup changed delay:300ms, search"' in html
+    assert 'hx-push-url="true"' in PAGE and "fragments/user?user_id" not in PAGE
