@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from api import dashboard, errors, openapi, page
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, health, movies, ratings, suggestions
+from api.routes import admin, health, hidden, movies, ratings, suggestions
 from api.services import Services
 from infra.settings import Settings, load_settings
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
             *suggestions.routes,
             *movies.routes,
             *ratings.routes,
+            *hidden.routes,
             *admin.routes,
             *health.routes,
             *page.routes,
