@@ -9,9 +9,11 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from infra.repositories import movies as movies_repo
 from infra.repositories import serving
 from schemas.events import HiddenEvent, PredictionJob
 from schemas.hidden import encode_hidden
+from streams import dlq_replay, topic_inspect
 from tests.harness import Pipeline, rating_messages
 
 
@@ -122,6 +124,17 @@ async def test_bad_hide_messages_are_dead_lettered_and_good_ones_after_them_are_
     assert {letter.source_topic for letter in letters} == {pipeline.settings.topic("hidden-items")}
     assert all(letter.detail for letter in letters)
     assert await pipeline.scalar("SELECT count(*) FROM hidden_items") == 3
+
+    # Once the movie exists, replaying the letters sends that one back to hidden-items (where
+    # the worker stores it); the others are validated as hides and would fail again: left.
+    async with pipeline.pool.acquire() as conn:
+        await movies_repo.upsert(conn, [(unknown, "A Film Added Later", "", 0.0)])
+    async with topic_inspect.connect(pipeline.settings) as kafka:
+        outcome = await dlq_replay.replay(kafka)
+    assert [item.letter.reason for item in outcome.replayed if item.letter] == ["unknown_movie"]
+    assert len(outcome.still_failing) == len(bad) - 1
+    await pipeline.wait_for("the replayed hide", lambda: _at_least(
+        pipeline, f"SELECT count(*) FROM hidden_items WHERE movie_id = {unknown}", 1))
     assert all(w.proc is not None and w.proc.poll() is None for w in pipeline.workers)
 
 
