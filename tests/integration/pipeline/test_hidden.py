@@ -9,12 +9,15 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from infra.repositories import movies as movies_repo
 from infra.repositories import serving
 from schemas.events import HiddenEvent, PredictionJob
 from schemas.hidden import encode_hidden
 from streams import dlq_replay, topic_inspect
 from tests.harness import Pipeline, rating_messages
+from tests.integration.api.support import closed_port as free_port
 
 
 def _hide(user: int, movie: int, hidden: bool = True, *, at: datetime | None = None,
@@ -113,8 +116,11 @@ async def test_bad_hide_messages_are_dead_lettered_and_good_ones_after_them_are_
         (b"5", json.dumps({**good, "at": "2999-01-01T00:00:00Z"}).encode()),
         (b"5", b"[" * 5000 + b"]" * 5000),
     ]
-    await pipeline.publish([*bad, *[_hide(7, movie + i) for i in range(3)]], "hidden-items")
-    pipeline.worker()
+    await pipeline.publish([*bad, *[_hide(7, movie + i) for i in range(3)],
+                            _hide(8, movie, at=datetime.now(UTC) - timedelta(minutes=1)),
+                            _hide(8, movie, False)], "hidden-items")
+    metrics_port = free_port()
+    pipeline.worker(STREAMREC_WORKER_METRICS_PORT=str(metrics_port))
     await pipeline.wait_for("the good hides", lambda: _at_least(
         pipeline, "SELECT count(*) FROM hidden_items WHERE user_id = 7 AND hidden", 3))
     letters = await pipeline.dead_letters(len(bad))
@@ -123,7 +129,16 @@ async def test_bad_hide_messages_are_dead_lettered_and_good_ones_after_them_are_
         "too_deep"])
     assert {letter.source_topic for letter in letters} == {pipeline.settings.topic("hidden-items")}
     assert all(letter.detail for letter in letters)
-    assert await pipeline.scalar("SELECT count(*) FROM hidden_items") == 3
+    await pipeline.wait_for("user 8's unhide", lambda: _at_least(
+        pipeline, "SELECT count(*) FROM hidden_items WHERE user_id = 8 AND NOT hidden", 1))
+    assert await pipeline.scalar("SELECT count(*) FROM hidden_items") == 4
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    # User 8's hide and unhide (one batch, or two): the latest wins; counted as stored changes.
+    assert 'streamrec_worker_hidden_stored_total{action="hide"} 3.0' in metrics or (
+        'streamrec_worker_hidden_stored_total{action="hide"} 4.0' in metrics)
+    assert 'streamrec_worker_hidden_stored_total{action="unhide"} 1.0' in metrics
+    assert 'streamrec_worker_dead_lettered_total{reason="unknown_movie"} 1.0' in metrics
 
     # Once the movie exists, replaying the letters sends that one back to hidden-items (where
     # the worker stores it); the others are validated as hides and would fail again: left.
