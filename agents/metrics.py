@@ -34,6 +34,12 @@ class WorkerMetrics:
             ["topic", "reason"], registry=r)
         self.realtime_users = Counter(
             "streamrec_worker_realtime_users", "Users whose list the speed layer re-ranked.", registry=r)
+        self.hidden_stored = Counter(
+            "streamrec_worker_hidden_stored",
+            "Hides and unhides (\"not interested\") that changed hidden_items, by action.",
+            ["action"], registry=r)
+        for action in ("hide", "unhide"):
+            self.hidden_stored.labels(action)
         self.jobs_dropped = Counter(
             "streamrec_worker_prediction_jobs_dropped",
             "Prediction jobs dropped because their model is no longer active.", registry=r)

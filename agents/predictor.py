@@ -48,6 +48,7 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
     rows = await asyncio.to_thread(
         suggestion_rows, bundle, job.user_ids, k=deps.settings.top_k,
         rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue,
+        hidden=RatedPairs.of(rated.hidden_user_ids, rated.hidden_movie_ids),
     )
 
     async def write() -> int:

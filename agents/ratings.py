@@ -126,7 +126,7 @@ async def _store(deps: WorkerDeps, accepted: list[Accepted]) -> tuple[int, bool,
     return stored, crossed, refused
 
 
-async def _send_dead_letters(deps: WorkerDeps, rejected: list[Rejected]) -> None:
+async def send_dead_letters(deps: WorkerDeps, rejected: list[Rejected]) -> None:
     async def send_all() -> None:
         pending = [
             await deps.topics.dead_letters.send(key=letter_key(message.key),
@@ -157,7 +157,7 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     rejected += refused
     if accepted:
         _mark_stored(deps, accepted, refused)
-    await _send_dead_letters(deps, rejected)
+    await send_dead_letters(deps, rejected)
     if crossed:
         await flush_retrain_outbox(deps)
     reasons = Counter(str(invalid.reason) for _, invalid in rejected)

@@ -57,7 +57,8 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
     if bundle is None:
         return 0
     rows = await asyncio.to_thread(suggestion_rows, bundle, users, k=settings.top_k,
-                                   rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue)
+                                   rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue,
+                                   hidden=RatedPairs.of(rated.hidden_user_ids, rated.hidden_movie_ids))
 
     async def write() -> int:
         async with pool.acquire() as conn:

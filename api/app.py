@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from api import dashboard, errors, openapi, page
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, health, movies, ratings, suggestions, users
+from api.routes import admin, health, hidden, movies, ratings, suggestions, users
 from api.services import Services
 from infra.settings import Settings, load_settings
 
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
             *movies.routes,
             *ratings.routes,
             *users.routes,
+            *hidden.routes,
             *admin.routes,
             *health.routes,
             *page.routes,

@@ -50,6 +50,13 @@ class Metrics:
             "streamrec_api_ratings_accepted", "Ratings published to Kafka by POST /api/ratings.",
             registry=self.registry,
         )
+        self.hidden_accepted = Counter(
+            "streamrec_api_hidden_accepted",
+            "Hides (POST) and unhides (DELETE /api/hidden) published to Kafka, by action.",
+            ["action"], registry=self.registry,
+        )
+        for action in ("hide", "unhide"):
+            self.hidden_accepted.labels(action)
         for source in ("model", "popular"):
             self.suggestions_served.labels(source)
 

@@ -95,6 +95,10 @@ SCHEMAS: dict[str, Schema] = {
     "RatingAccepted": _obj({"event_id": {"type": "string", "format": "uuid"}, "user_id": _ID,
                             "movie_id": _ID, "rating": {"type": "number"},
                             "rated_at": {"type": "string", "format": "date-time"}}),
+    "HiddenItem": _obj({"user_id": _ID, "movie_id": _ID}),
+    "HiddenAccepted": _obj({"event_id": {"type": "string", "format": "uuid"}, "user_id": _ID,
+                            "movie_id": _ID, "hidden": {"type": "boolean"},
+                            "at": {"type": "string", "format": "date-time"}}),
     "ModelVersion": _obj({
         "version": {"type": "string"}, "rmse": {"type": "number"}, "mae": {"type": "number"},
         "n_ratings": {"type": "integer"}, "params": {"type": "object"}, "sha256": {"type": "string"},
@@ -141,6 +145,24 @@ _SUGGESTIONS_GET = {
         "503": _UNAVAILABLE,
     },
 }
+
+
+def _hidden_operation(operation_id: str, summary: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id, "summary": summary,
+        "description": f"{description} Bodies are JSON or form-encoded, at most {MAX_BODY_BYTES} bytes.",
+        "requestBody": {"required": True, "content": {
+            JSON: {"schema": _ref("HiddenItem")},
+            "application/x-www-form-urlencoded": {"schema": _ref("HiddenItem")},
+        }},
+        "responses": {
+            "202": _json("Published; the pipeline will store it.", _ref("HiddenAccepted")),
+            "400": _error("The body is not JSON or a form."),
+            "413": _error("The body is too large."),
+            "422": _error("A field is missing or invalid (`error.fields` names each)."),
+            "503": _error("Kafka cannot be reached; retry later."),
+        },
+    }
 
 
 _OFFSET = {"name": "offset", "in": "query", "required": False,
@@ -262,6 +284,17 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _json("A page of the ratings (`total` counts them all).", _ref("UserRatings")),
                       "400": _error("A bad user id, limit or offset."), "503": _UNAVAILABLE},
     }},
+    "/api/hidden": {
+        "post": _hidden_operation(
+            "hideMovie", "Not interested: never suggest this movie to this user again.",
+            "Publishes a HiddenEvent (hidden: true) on the hidden-items topic; once the pipeline "
+            "has stored it the movie is left out of the user's suggestions and popular fallback, "
+            "and the user's list is re-ranked. The latest request per (user, movie) wins."),
+        "delete": _hidden_operation(
+            "unhideMovie", "Undo a hide: the movie may be suggested to this user again.",
+            "Publishes a HiddenEvent (hidden: false); the user's list is re-ranked, so the "
+            "movie can come back."),
+    },
     "/api/movies/{movie_id}/similar": {"get": {
         "summary": "The movies most similar to one movie, by the active version's ranking model.",
         "parameters": [{"name": "movie_id", "in": "path", "required": True, "schema": _ID},

@@ -22,6 +22,8 @@ from schemas.wire import Problem, Unreadable, load_json
 MAX_BODY_BYTES = 16 * 1024
 GENRES_HINT = "GET /api/genres lists the genres (names are case-sensitive, e.g. Sci-Fi)"
 RATING_FIELDS = ("user_id", "movie_id", "rating")
+HIDDEN_FIELDS = ("user_id", "movie_id")
+HIDDEN_EXAMPLE = '{"user_id": 1, "movie_id": 2}'
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,2}(\.[0-9]{1,6})?")
 
@@ -109,9 +111,14 @@ class RatingInput:
     rating: float
 
 
-async def read_body(request: Request) -> tuple[dict[str, object], bool]:
+RATING_EXAMPLE = '{"user_id": 1, "movie_id": 2, "rating": 4.5}'
+
+
+async def read_body(request: Request, example: str = RATING_EXAMPLE,
+                    invalid: str = "invalid_rating") -> tuple[dict[str, object], bool]:
     """The body as a dict, and whether it was a form (``x-www-form-urlencoded``, whose
-    fields are all text); anything else must be a JSON object."""
+    fields are all text); anything else must be a JSON object (``example``: the hint of
+    unreadable JSON; ``invalid``: the code of a JSON value that is not an object)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -135,9 +142,9 @@ async def read_body(request: Request) -> tuple[dict[str, object], bool]:
         # Nesting and number length are bounded like the ratings topic's (schemas.wire).
         code = "invalid_json" if payload.problem is Problem.INVALID_JSON else str(payload.problem)
         raise ApiError(400, code, f"the body is not JSON streamrec takes: {payload.detail}",
-                       hint='send {"user_id": 1, "movie_id": 2, "rating": 4.5}')
+                       hint=f"send {example}")
     if not isinstance(payload, dict):
-        raise ApiError(422, "invalid_rating", "the body must be a JSON object",
+        raise ApiError(422, invalid, "the body must be a JSON object",
                        fields={"body": f"expected an object, got {type(payload).__name__}"})
     return payload, False
 
@@ -197,3 +204,23 @@ def rating_input(payload: Mapping[str, object], *, form: bool = False) -> Rating
         listed = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
         raise ApiError(422, "invalid_rating", f"the rating is not valid ({listed})", fields=errors)
     return RatingInput(user_id, movie_id, rating)
+
+
+@dataclass(frozen=True)
+class HiddenInput:
+    user_id: int
+    movie_id: int
+
+
+def hidden_input(payload: Mapping[str, object], *, form: bool = False) -> HiddenInput:
+    """The user and movie of ``POST``/``DELETE /api/hidden``; 422 listing every bad field,
+    by the rules of :func:`rating_input` (numbers in JSON, unknown fields refused)."""
+    errors: dict[str, str] = {}
+    user_id = _id_field(payload, "user_id", errors, form)
+    movie_id = _id_field(payload, "movie_id", errors, form)
+    for name in sorted(set(payload) - set(HIDDEN_FIELDS))[:10]:
+        errors[name[:64]] = "unknown field"
+    if errors:
+        listed = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
+        raise ApiError(422, "invalid_hidden_item", f"the hidden item is not valid ({listed})", fields=errors)
+    return HiddenInput(user_id, movie_id)

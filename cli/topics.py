@@ -13,7 +13,7 @@ from rich.text import Text
 from cli.output import console, err_console, json_line, print_json, printable, settings_of
 from infra.settings import Settings
 from streams import topic_admin, topic_inspect, topic_tail
-from streams.batch_consumer import ratings_group
+from streams.batch_consumer import hidden_group, ratings_group
 from streams.topic_tail import ShownRecord
 
 app = typer.Typer(help="Inspect and create streamrec's Kafka topics.", no_args_is_help=True)
@@ -174,16 +174,16 @@ def lag(
     ctx: typer.Context,
     group: str | None = typer.Option(
         None, "--group", "-g",
-        help="Consumer group (default: the worker's two, STREAMREC_APP_ID and "
-             "STREAMREC_APP_ID-ratings).",
+        help="Consumer group (default: the worker's three, STREAMREC_APP_ID, "
+             "STREAMREC_APP_ID-ratings and STREAMREC_APP_ID-hidden).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list without --group)."),
 ) -> None:
     """A consumer group's lag per partition of each topic it consumes: end offset,
     committed offset, lag (from the earliest offset where nothing is committed), total.
-    Without --group: the worker's Faust group and its ratings consumer's group."""
+    Without --group: the worker's Faust group and its ratings and hidden-items consumers' groups."""
     settings = settings_of(ctx)
-    groups = [group] if group else [settings.app_id, ratings_group(settings)]
+    groups = [group] if group else [settings.app_id, ratings_group(settings), hidden_group(settings)]
     results = asyncio.run(_lag(settings, groups))
     if as_json:
         print_json(results[0].as_json() if group else [r.as_json() for r in results])

@@ -212,10 +212,12 @@ def rank(
     rated: RatedPairs,
     candidates: npt.ArrayLike | None = None,
     chunk_size: int = DEFAULT_CHUNK_USERS,
+    excluded: RatedPairs | None = None,
 ) -> TopK:
     """Each user's ``k`` best candidate movies by the model's score (values are the
-    ranking scores), rated ones excluded. Candidates default to the movies the model
-    knows; one it does not know scores ``-inf`` and is never suggested."""
+    ranking scores), rated ones excluded, and the pairs of ``excluded`` too (hidden
+    movies: left out of the list, not taken as history). Candidates default to the
+    movies the model knows; one it does not know scores ``-inf`` and is never suggested."""
     movies = model.movie_ids if candidates is None else np.unique(as_ids(candidates))
     cols = model.columns(movies)
     known = cols >= 0
@@ -231,7 +233,7 @@ def rank(
         out[:, ~known] = -np.inf
         return out
 
-    return rank_top_k(block, user_ids, movies, k=k, rated=rated, chunk_size=chunk_size)
+    return rank_top_k(block, user_ids, movies, k=k, rated=rated.plus(excluded), chunk_size=chunk_size)
 
 
 def similar_movies(model: RankingModel, k: int, *, chunk: int = 1024) -> tuple[I64, I64, F64]:

@@ -19,15 +19,17 @@ SuggestionRow = tuple[int, int, float, float]  # user_id, movie_id, value (order
 
 
 def suggestion_rows(bundle: ModelBundle, user_ids: npt.ArrayLike, *, k: int, rated: RatedPairs,
-                    catalogue: npt.ArrayLike | None = None) -> list[SuggestionRow]:
-    """Each user's ``k`` best unrated movies of ``catalogue`` (default: all the version
-    knows), best first."""
+                    catalogue: npt.ArrayLike | None = None,
+                    hidden: RatedPairs | None = None) -> list[SuggestionRow]:
+    """Each user's ``k`` best movies of ``catalogue`` (default: all the version knows),
+    best first, neither rated nor ``hidden`` by the user. Ratings are the users' history;
+    hidden movies are only left out."""
     if bundle.ranking is None:
-        top = recommend(bundle.svd, user_ids, k=k, rated=rated, catalogue=catalogue)
+        top = recommend(bundle.svd, user_ids, k=k, rated=rated.plus(hidden), catalogue=catalogue)
         predicted = top.values
     else:
         candidates = bundle.ranking.movie_ids if catalogue is None else catalogue
-        top = rank(bundle.ranking, user_ids, k=k, rated=rated, candidates=candidates)
+        top = rank(bundle.ranking, user_ids, k=k, rated=rated, candidates=candidates, excluded=hidden)
         predicted = score_pairs(bundle.svd, top.user_ids, top.movie_ids)
     return list(zip(top.user_ids.tolist(), top.movie_ids.tolist(), top.values.tolist(),
                     predicted.tolist(), strict=True))

@@ -46,6 +46,13 @@ class RatedPairs:
     def from_frame(cls, ratings: pd.DataFrame) -> RatedPairs:
         return cls.of(ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy())
 
+    def plus(self, other: RatedPairs | None) -> RatedPairs:
+        """These pairs and ``other``'s (a pair in both is harmless: excluded once)."""
+        if other is None or len(other.user_ids) == 0:
+            return self
+        return RatedPairs(np.concatenate([self.user_ids, other.user_ids]),
+                          np.concatenate([self.movie_ids, other.movie_ids]))
+
 
 @dataclass(frozen=True, eq=False)
 class TopK:

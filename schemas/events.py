@@ -74,3 +74,15 @@ class DeadLetter(faust.Record, serializer="json", include_metadata=False, isodat
     key_size: int | None = None
     value_size: int | None = None
     value_sha256: str | None = None
+
+
+class HiddenEvent(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """"Not interested" on the ``hidden-items`` topic (key: the user id as a string):
+    ``hidden`` true hides the movie from the user's suggestions, false undoes that. The
+    latest ``at`` per (user, movie) wins."""
+
+    event_id: str  # a UUID; derived from topic/partition/offset when a producer omits it
+    user_id: int
+    movie_id: int
+    hidden: bool
+    at: datetime

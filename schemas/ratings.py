@@ -44,6 +44,7 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     INVALID_EVENT_ID = "invalid_event_id"
     INVALID_RATED_AT = "invalid_rated_at"
+    INVALID_AT = "invalid_at"  # a hidden-items event's ``at``
     WRONG_KEY = "wrong_key"
     UNKNOWN_MOVIE = "unknown_movie"
     REJECTED_BY_DATABASE = "rejected_by_database"

@@ -1,5 +1,5 @@
-"""A consumer of whole batches, for the one topic where Faust's per-event stream is the
-bottleneck: ``ratings``.
+"""A consumer of whole batches, for the topic where Faust's per-event stream is the
+bottleneck: ``ratings`` (and ``hidden-items``, its sibling, read the same way).
 
 Faust hands an agent one event at a time (a task, futures and an ack per event), which
 costs about as much Python as validating and storing the event does; at thousands of
@@ -37,18 +37,24 @@ def ratings_group(settings: Settings) -> str:
     return f"{settings.app_id}-ratings"
 
 
+def hidden_group(settings: Settings) -> str:
+    """The ``hidden-items`` consumer's group (``agents.hidden``), like the ratings one's."""
+    return f"{settings.app_id}-hidden"
+
+
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Partitions are given up only between batches, so always at a committed offset."""
 
-    def __init__(self, in_flight: asyncio.Lock) -> None:
+    def __init__(self, in_flight: asyncio.Lock, topic: str) -> None:
         self._in_flight = in_flight
+        self._topic = topic
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._in_flight:
             pass
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("ratings partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        log.info("%s partitions assigned: %s", self._topic, sorted(tp.partition for tp in assigned))
 
 
 class BatchConsumer:
@@ -82,7 +88,7 @@ class BatchConsumer:
         consumer = self._consumer()
         await with_retry(f"connecting to Kafka for {self._topic}", consumer.start)
         try:
-            consumer.subscribe([self._topic], listener=_FinishBatchBeforeRevoke(self._in_flight))
+            consumer.subscribe([self._topic], listener=_FinishBatchBeforeRevoke(self._in_flight, self._topic))
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=self._max_records)
                 if batch:

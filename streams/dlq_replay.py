@@ -1,4 +1,5 @@
-"""The dead-letter topic for operators: list its letters, replay them to ``ratings``.
+"""The dead-letter topic for operators: list its letters, replay them to their source topic
+(``hidden-items`` for the letters that came from it, ``ratings`` for every other).
 
 Replay progress is kept by a consumer group of its own (``<app_id>-dlq-replay``): its
 committed offset on a DLQ partition is the first letter not yet handled, and the commit
@@ -28,6 +29,7 @@ from infra.kafka import KAFKA_HINT
 from infra.settings import Settings
 from schemas.errors import StreamrecError
 from schemas.events import DeadLetter
+from schemas.hidden import parse_hidden
 from schemas.ratings import Invalid, Origin, parse_rating
 from streams import topic_inspect
 from streams.deadletter import original_bytes
@@ -298,8 +300,8 @@ async def _read_from(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int,
 
 async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = False) -> ReplayOutcome:
     """Republish the original key and value of each not-yet-replayed letter (of
-    ``reason``) to the ratings topic, then commit the progress; ``dry_run`` sends and
-    commits nothing."""
+    ``reason``) to its source topic (:func:`replay_topic`), then commit the progress;
+    ``dry_run`` sends and commits nothing."""
     settings = kafka.settings
     topic = await _require_topic(kafka)
     ratings = settings.topic("ratings")
@@ -344,9 +346,16 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
             commits[tp] = next_progress(stop_at, pending.ranges, done)
         if dry_run:
             return outcome
-        await _republish(settings, ratings, topic, outcome.replayed)
+        await _republish(settings, topic, outcome.replayed)
         await consumer.commit({tp: OffsetAndMetadata(p.committed, p.metadata()) for tp, p in commits.items()})
     return outcome
+
+
+def replay_topic(letter: DeadLetter, settings: Settings) -> str:
+    """Where a letter is republished: ``hidden-items`` for its own letters, else ``ratings``
+    (a letter of ``ratings`` or of an operator's ``dlq skip``)."""
+    hidden = settings.topic("hidden-items")
+    return hidden if letter.source_topic == hidden else settings.topic("ratings")
 
 
 def would_fail_again(letter: DeadLetter, settings: Settings) -> bool:
@@ -356,11 +365,12 @@ def would_fail_again(letter: DeadLetter, settings: Settings) -> bool:
     key, value = original_bytes(letter)
     origin = Origin(letter.source_topic, letter.source_partition, letter.source_offset,
                     letter.source_timestamp_ms)
-    parsed = parse_rating(key, value, origin, settings.rated_at_window)
+    parse = parse_hidden if replay_topic(letter, settings) == settings.topic("hidden-items") else parse_rating
+    parsed: object = parse(key, value, origin, settings.rated_at_window)
     return isinstance(parsed, Invalid) and str(parsed.reason) == letter.reason
 
 
-async def _republish(settings: Settings, ratings: str, dlq: str, letters: list[Letter]) -> None:
+async def _republish(settings: Settings, dlq: str, letters: list[Letter]) -> None:
     """Send every letter's original bytes and wait for all acknowledgements."""
     if not letters:
         return
@@ -373,7 +383,8 @@ async def _republish(settings: Settings, ratings: str, dlq: str, letters: list[L
             assert item.letter is not None
             key, value = original_bytes(item.letter)
             header = f"{dlq}:{item.partition}:{item.offset}".encode()
-            pending.append(await producer.send(ratings, value, key=key, headers=[(REPLAY_HEADER, header)]))
+            pending.append(await producer.send(replay_topic(item.letter, settings), value, key=key,
+                                               headers=[(REPLAY_HEADER, header)]))
         await asyncio.gather(*pending)
     except (KafkaError, OSError) as err:
         raise ServiceUnavailable(

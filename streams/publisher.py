@@ -13,7 +13,8 @@ from aiokafka.errors import KafkaError
 from infra.errors import ServiceUnavailable
 from infra.kafka import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
-from schemas.events import ModelPublished, RatingEvent, RetrainRequest
+from schemas.events import HiddenEvent, ModelPublished, RatingEvent, RetrainRequest
+from schemas.hidden import encode_hidden
 from schemas.ratings import encode_rating
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,10 @@ class EventPublisher:
         key, value = encode_rating(event)
         await self.send(self._settings.topic("ratings"), value, key)
 
+    async def publish_hidden(self, event: HiddenEvent) -> None:
+        key, value = encode_hidden(event)
+        await self.send(self._settings.topic("hidden-items"), value, key)
+
     async def request_retrain(self, reason: str, new_ratings: int = 0) -> RetrainRequest:
         request = RetrainRequest(
             reason=reason,
@@ -128,3 +133,9 @@ def new_rating(user_id: int, movie_id: int, rating: float) -> RatingEvent:
         rating=rating,
         rated_at=datetime.now(UTC),
     )
+
+
+def new_hidden(user_id: int, movie_id: int, hidden: bool) -> HiddenEvent:
+    """A hide (``hidden``) or unhide made now, with a fresh event id."""
+    return HiddenEvent(event_id=str(uuid.uuid4()), user_id=user_id, movie_id=movie_id, hidden=hidden,
+                       at=datetime.now(UTC))

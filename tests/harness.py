@@ -75,12 +75,13 @@ class Pipeline:
         self.workers.append(worker)
         return worker
 
-    async def publish(self, messages: list[tuple[bytes | None, bytes]]) -> None:
+    async def publish(self, messages: list[tuple[bytes | None, bytes]], topic: str = "ratings") -> None:
+        """Raw messages on ``topic`` (a name without the prefix), acknowledged."""
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
                                     linger_ms=5, max_request_size=4_000_000)
         await producer.start()
         try:
-            pending = [await producer.send(self.settings.topic("ratings"), value, key=key)
+            pending = [await producer.send(self.settings.topic(topic), value, key=key)
                        for key, value in messages]
             await asyncio.gather(*pending)
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -85,28 +85,42 @@ async def ingest(
 
 @dataclass(frozen=True)
 class RatedPairsRead:
-    """Every rating of some users, as two parallel lists, and ``rated_from``: the xmin
-    of the snapshot they were read in. A rating this read could not see was stored by
-    a transaction at or after ``rated_from`` (a list records it; migration 0008)."""
+    """Every rating of some users, as two parallel lists, the movies they hid ("not
+    interested", migration 0011) as two more, and ``rated_from``: the xmin of the
+    snapshot all were read in. A rating or hide this read could not see was stored by a
+    transaction at or after ``rated_from`` (a list records it; migration 0008).
+
+    The ratings are the users' histories (what the ranking model scores from); the hidden
+    movies are only left out of the lists, never taken as history."""
 
     user_ids: list[int]
     movie_ids: list[int]
     rated_from: int
+    hidden_user_ids: list[int] = field(default_factory=list)
+    hidden_movie_ids: list[int] = field(default_factory=list)
+
+
+_RATED_PAIRS = """
+WITH r AS (
+    SELECT coalesce(array_agg(user_id), '{}') AS users, coalesce(array_agg(movie_id), '{}') AS movies
+    FROM ratings WHERE user_id = ANY($1::int[])
+), h AS (
+    SELECT coalesce(array_agg(user_id), '{}') AS users, coalesce(array_agg(movie_id), '{}') AS movies
+    FROM hidden_items WHERE user_id = ANY($1::int[]) AND hidden
+)
+SELECT r.users, r.movies, h.users, h.movies, pg_snapshot_xmin(pg_current_snapshot())::text
+FROM r, h
+"""
 
 
 async def rated_pairs(conn: Connection, user_ids: Sequence[int]) -> RatedPairsRead:
-    """The ratings of these users, read in one statement (one snapshot).
+    """The ratings and hidden movies of these users, read in one statement (one snapshot).
 
-    Two arrays in one row rather than a row per rating: decoding ~100k record objects
-    per prediction job cost more than scoring the job."""
-    row = await conn.fetchrow(
-        "SELECT coalesce(array_agg(user_id), '{}'), coalesce(array_agg(movie_id), '{}'), "
-        "pg_snapshot_xmin(pg_current_snapshot())::text "
-        "FROM ratings WHERE user_id = ANY($1::int[])",
-        list(user_ids),
-    )
-    assert row is not None  # an aggregate always answers one row
-    return RatedPairsRead(list(row[0]), list(row[1]), int(row[2]))
+    Arrays in one row rather than a row per rating: decoding ~100k record objects per
+    prediction job cost more than scoring the job."""
+    row = await conn.fetchrow(_RATED_PAIRS, list(user_ids))
+    assert row is not None  # aggregates always answer one row
+    return RatedPairsRead(list(row[0]), list(row[1]), int(row[4]), list(row[2]), list(row[3]))
 
 
 async def export(conn: Connection) -> tuple[pd.DataFrame, datetime | None]:

@@ -7,9 +7,11 @@ One statement answers a request in one round trip and returns one row:
   the list's writer read the user's ratings are left out here: an index range of
   ``ratings (user_id, ingest_xid)`` from the list's ``rated_from``, almost always
   empty, so the common case is the row's first items joined, and a just-stored rating
-  is still never served (migration 0008);
-* when none is left (a new user, or every suggestion rated), the most popular movies the
-  user has not rated: the cold-start list;
+  is still never served (migration 0008). Movies the user hid ("not interested") are
+  left out by the same rule, through ``hidden_items (user_id, ingest_xid)`` (migration
+  0011): a second range, as rarely non-empty;
+* when none is left (a new user, or every suggestion rated or hidden), the most popular
+  movies the user has neither rated nor hidden: the cold-start list;
 * the version of the model that made the list, how it was made, and the active version.
 
 A page further down (``offset``) or one genre's movies (``genre``) take
@@ -39,13 +41,18 @@ WITH personal AS (
     SELECT l.model_version, l.made_by,
            CASE WHEN NOT EXISTS (SELECT 1 FROM ratings r
                                  WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from)
+                     AND NOT EXISTS (SELECT 1 FROM hidden_items h
+                                     WHERE h.user_id = $1 AND h.ingest_xid >= l.rated_from AND h.hidden)
                 THEN array_to_string(l.items[1:$2], ',')
                 ELSE (SELECT string_agg(u.item, ',' ORDER BY u.position) FROM (
                           SELECT u.item, u.position
                           FROM unnest(l.movie_ids, l.items) WITH ORDINALITY AS u (movie_id, item, position)
                           WHERE u.movie_id <> ALL (ARRAY(
                               SELECT r.movie_id FROM ratings r
-                              WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from))
+                              WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from
+                              UNION ALL
+                              SELECT h.movie_id FROM hidden_items h
+                              WHERE h.user_id = $1 AND h.ingest_xid >= l.rated_from AND h.hidden))
                           ORDER BY u.position
                           LIMIT $2) u)
            END AS items
@@ -56,6 +63,7 @@ WITH personal AS (
     FROM movies m
     WHERE NOT EXISTS (SELECT 1 FROM personal WHERE items <> '')
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = m.id)
+      AND NOT EXISTS (SELECT 1 FROM hidden_items h WHERE h.user_id = $1 AND h.movie_id = m.id AND h.hidden)
     ORDER BY m.popularity DESC, m.id
     -- A constant bound (LIMIT_MAX), not $2: under "LIMIT $2" the generic plan expects
     -- a handful of rows and may compare every movie with every rating of the user.
@@ -78,7 +86,10 @@ FILTERED_SQL = """
 WITH list AS (
     SELECT l.model_version, l.made_by, l.movie_ids, l.items,
            ARRAY(SELECT r.movie_id FROM ratings r
-                 WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from) AS rated_since
+                 WHERE r.user_id = $1 AND r.ingest_xid >= l.rated_from
+                 UNION ALL
+                 SELECT h.movie_id FROM hidden_items h
+                 WHERE h.user_id = $1 AND h.ingest_xid >= l.rated_from AND h.hidden) AS rated_since
     FROM user_lists l
     WHERE l.user_id = $1
 ), personal AS (
@@ -94,6 +105,7 @@ WITH list AS (
     WHERE NOT EXISTS (SELECT 1 FROM personal)
       AND ($4::text IS NULL OR m.genres @> ARRAY[$4::text])
       AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = $1 AND r.movie_id = m.id)
+      AND NOT EXISTS (SELECT 1 FROM hidden_items h WHERE h.user_id = $1 AND h.movie_id = m.id AND h.hidden)
     ORDER BY m.popularity DESC, m.id
     LIMIT :popular_max  -- offset + limit at most; a constant, as in SUGGESTIONS_SQL
 )

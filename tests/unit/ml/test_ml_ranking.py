@@ -130,3 +130,20 @@ def test_similar_movies_exclude_the_movie_itself_and_come_best_first(
     for movie in model.movie_ids[:10]:
         mine = scores[movies == movie]
         assert len(mine) == 5 and np.all(np.diff(mine) <= 0)
+
+
+def test_excluded_movies_are_left_out_but_do_not_change_the_scores(ratings: pd.DataFrame) -> None:
+    # Hidden movies ("not interested"): never in the list, and not history either, so
+    # the other movies keep exactly the scores they had.
+    model = fit_ranking(ratings, RankingParams(kind="ease"))
+    rated = RatedPairs.from_frame(ratings)
+    before = rank(model, [1, 2], k=10, rated=rated)
+    hidden_movies = before.for_user(1)[0][[0, 3]]
+    hidden = RatedPairs.of([1, 1], hidden_movies)
+    after = rank(model, [1, 2], k=10, rated=rated, excluded=hidden)
+    movies, values = after.for_user(1)
+    assert not set(hidden_movies.tolist()) & set(movies.tolist())
+    kept = dict(zip(*before.for_user(1), strict=True))
+    assert all(kept[m] == v for m, v in zip(movies.tolist(), values.tolist(), strict=True) if m in kept)
+    assert after.for_user(2)[0].tolist() == before.for_user(2)[0].tolist()  # another user: unchanged
+    assert len(movies) == 10

@@ -1,0 +1,95 @@
+"""What the ``hidden-items`` topic accepts ("not interested"): the ratings topic's rules.
+
+A message is plain JSON ``{"event_id", "user_id", "movie_id", "hidden", "at"}`` keyed by
+the user id as a string; ``hidden`` is a JSON boolean (true hides the movie from the
+user's suggestions, false undoes it). ``event_id`` and ``at`` may be omitted: they are
+derived from the message's topic/partition/offset and timestamp, like a rating's.
+
+Validation is total, as :func:`schemas.ratings.parse_rating`'s: any bytes give a
+:class:`HiddenEvent` or an :class:`Invalid` with a reason (the same reasons, plus
+``invalid_at``), never an exception. ``at`` must fall in the same :class:`TimeWindow` as
+``rated_at``: the latest ``at`` per (user, movie) wins, so a date far ahead would pin a
+hide for good.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from schemas.events import HiddenEvent
+from schemas.ratings import (
+    MAX_MESSAGE_BYTES,
+    Invalid,
+    Origin,
+    Reason,
+    _event_id,
+    _parse_time,
+    _positive_id,
+)
+from schemas.wire import DEFAULT_WINDOW, TimeWindow, Unreadable, load_json
+
+HIDDEN_FIELDS = ("user_id", "movie_id", "hidden")
+
+
+def _at(payload: dict[str, object], origin: Origin, window: TimeWindow) -> datetime | Invalid:
+    parsed = _parse_time(payload.get("at"), origin)
+    if isinstance(parsed, Invalid):
+        if "at" not in payload:
+            return Invalid(Reason.INVALID_AT, parsed.detail)
+        return Invalid(Reason.INVALID_AT,
+                       "at must be an ISO 8601 time or epoch seconds, got " + repr(payload["at"])[:64])
+    refused = window.refuses(parsed, datetime.now(UTC))
+    if refused is not None:
+        return Invalid(Reason.INVALID_AT, "at" + refused.removeprefix("rated_at"))
+    return parsed
+
+
+def _hidden(payload: dict[str, object]) -> bool | Invalid:
+    value = payload["hidden"]
+    if not isinstance(value, bool):
+        return Invalid(Reason.WRONG_TYPE, f"hidden must be true or false, got {type(value).__name__}")
+    return value
+
+
+def parse_hidden(
+    key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
+) -> HiddenEvent | Invalid:
+    """Validate one raw message of the ``hidden-items`` topic (not whether the movie exists)."""
+    if value is None:
+        return Invalid(Reason.INVALID_JSON, "the message has no value")
+    payload = load_json(value, max_bytes=MAX_MESSAGE_BYTES)
+    if isinstance(payload, Unreadable):
+        return Invalid(Reason(payload.problem.value), payload.detail)
+    if not isinstance(payload, dict):
+        return Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    missing = [field for field in HIDDEN_FIELDS if field not in payload]
+    if missing:
+        return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")
+    user_id, movie_id, hidden = (
+        _positive_id(payload, "user_id"), _positive_id(payload, "movie_id"), _hidden(payload)
+    )
+    event_id, at = _event_id(payload, origin), _at(payload, origin, window)
+    for part in (user_id, movie_id, hidden, event_id, at):
+        if isinstance(part, Invalid):
+            return part
+    assert isinstance(user_id, int) and isinstance(movie_id, int) and isinstance(hidden, bool)
+    assert isinstance(event_id, str) and isinstance(at, datetime)
+    if key is None:
+        return Invalid(Reason.WRONG_KEY, f"the message has no key; it must be the user id {user_id}")
+    if key != str(user_id).encode():
+        return Invalid(Reason.WRONG_KEY,
+                       f"key must be the user id {user_id} as a string, got {key[:32]!r}")
+    return HiddenEvent(event_id=event_id, user_id=user_id, movie_id=movie_id, hidden=hidden, at=at)
+
+
+def encode_hidden(event: HiddenEvent) -> tuple[bytes, bytes]:
+    """Key and value of a hide (or unhide) as producers publish it."""
+    value = {
+        "event_id": event.event_id,
+        "user_id": event.user_id,
+        "movie_id": event.movie_id,
+        "hidden": event.hidden,
+        "at": event.at.isoformat(),
+    }
+    return str(event.user_id).encode(), json.dumps(value, separators=(",", ":")).encode()
