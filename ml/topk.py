@@ -26,6 +26,7 @@ ScoreBlock = Callable[[I64, I64], npt.NDArray[np.floating[Any]]]
 DEFAULT_CHUNK_USERS = 512
 # Chunks scored at once when scoring many users (a prediction job, the gate's lists).
 SCORING_THREADS = min(2, os.cpu_count() or 1)
+MIN_THREAD_CHUNK = 64  # below this, a thread's start-up and a smaller BLAS call cost more
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +170,8 @@ def rank_top_k(
         keep = np.isfinite(vals)  # fewer than k unrated candidates left
         return np.broadcast_to(chunk[:, None], idx.shape)[keep], movies[idx[keep]], vals[keep]
 
+    if len(users) >= 2 * MIN_THREAD_CHUNK and SCORING_THREADS > 1:  # every thread gets a chunk
+        chunk_size = max(MIN_THREAD_CHUNK, min(chunk_size, -(-len(users) // SCORING_THREADS)))
     starts = range(0, len(users), chunk_size)
     if len(starts) > 1 and SCORING_THREADS > 1:
         # Chunks side by side: BLAS, argpartition and the exclusion release the GIL.

@@ -9,23 +9,25 @@ from infra.repositories import Connection
 
 Row = tuple[int, int, float] | tuple[int, int, float, float]
 
-# Rows arrive best first per user; WITH ORDINALITY keeps that order inside each array.
+# Rows arrive best first per user. One sort of the joined rows by (user, position)
+# feeds the aggregates in order (a non-parallel plan, as every writing query's is, hands
+# them rows as sorted), instead of a sort per aggregate per user (Postgres 15).
 # The items are rendered here, from the movies' cards, so serving concatenates them
 # (a changed card re-renders them: rerender_lists, migration 0008).
 _UPSERT = """
-WITH input AS (
-    SELECT * FROM unnest($1::int[], $2::int[], $3::float8[], $4::float8[])
-        WITH ORDINALITY AS f (user_id, movie_id, value, predicted, position)
-)
 INSERT INTO user_lists AS l (user_id, movie_ids, rank_values, predicted, items, model_version,
                              made_by, rated_from, updated_at)
-SELECT f.user_id, array_agg(f.movie_id ORDER BY f.position), array_agg(f.value ORDER BY f.position),
-       array_agg(f.predicted ORDER BY f.position),
-       array_agg(list_item(m.card, f.predicted) ORDER BY f.position),
-       $5, $6, $7::text::xid8, now()
-FROM input f JOIN movies m ON m.id = f.movie_id
-GROUP BY f.user_id
-ORDER BY f.user_id  -- rows locked in one order: two writers never deadlock
+SELECT s.user_id, array_agg(s.movie_id), array_agg(s.value), array_agg(s.predicted),
+       array_agg(list_item(s.card, s.predicted)), $5, $6, $7::text::xid8, now()
+FROM (
+    SELECT f.user_id, f.movie_id, f.value, f.predicted, m.card
+    FROM unnest($1::int[], $2::int[], $3::float8[], $4::float8[])
+        WITH ORDINALITY AS f (user_id, movie_id, value, predicted, position)
+    JOIN movies m ON m.id = f.movie_id
+    ORDER BY f.user_id, f.position
+) s
+GROUP BY s.user_id
+ORDER BY s.user_id  -- rows locked in one order: two writers never deadlock
 ON CONFLICT (user_id) DO UPDATE
     SET movie_ids = EXCLUDED.movie_ids, rank_values = EXCLUDED.rank_values,
         predicted = EXCLUDED.predicted, items = EXCLUDED.items,
@@ -59,6 +61,11 @@ async def replace_for_users(
     predicted = [row[3] if len(row) == 4 else row[2] for row in rows]
     emptied = sorted(set(user_ids) - set(users))
     async with conn.transaction():
+        # Lists are derived data, rewritten by the next re-rank or job: their commit need
+        # not wait for the WAL flush (a crash loses at most the last moments of lists,
+        # never a rating; exclusion reads ratings, which stay synchronous).
+        await conn.execute("SET LOCAL synchronous_commit TO off")
+        await conn.execute("SET LOCAL work_mem TO '32MB'")  # a job's rows sort in memory
         if rows:
             await conn.execute(_UPSERT, users, movies, values, predicted, model_version, made_by,
                                str(rated_from))
