@@ -4,6 +4,7 @@ the model store and the training process pool. Created lazily, never at import."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -47,26 +48,31 @@ class DirtyUsers:
 
     Ingest marks them and goes on; the speed layer's task takes them in rounds, so a
     user who rated five times meanwhile is re-ranked once, and ingest never waits for it.
-    Kept in memory: after a crash the lists of users still marked wait for their next
-    rating or retrain (they stay exact: rated movies are excluded at serve time)."""
+    First marked, first taken: while more users are marked than a round can take, none
+    waits longer than the ones marked before them (taking the lowest ids first starved
+    the highest under a steady load). Kept in memory: after a crash the lists of users
+    still marked wait for their next rating or retrain (they stay exact: rated movies
+    are excluded at serve time)."""
 
     def __init__(self) -> None:
-        self._users: set[int] = set()
+        self._users: dict[int, None] = {}  # insertion-ordered: the order of first marking
         self._marked = asyncio.Event()
 
     def mark(self, user_ids: Iterable[int]) -> None:
         before = len(self._users)
-        self._users.update(user_ids)
+        for user in user_ids:
+            self._users.setdefault(user, None)
         if len(self._users) > before:
             self._marked.set()
 
     async def take(self, most: int) -> list[int]:
-        """Up to ``most`` marked users (lowest ids first), waiting until there is one."""
+        """Up to ``most`` marked users, the longest waiting first, waiting until there is one."""
         while not self._users:
             self._marked.clear()
             await self._marked.wait()
-        taken = sorted(self._users)[:most]
-        self._users.difference_update(taken)
+        taken = list(itertools.islice(self._users, most))
+        for user in taken:
+            del self._users[user]
         return taken
 
     def __len__(self) -> int:

@@ -63,11 +63,22 @@ async def test_marked_users_are_taken_once_in_rounds() -> None:
     dirty = DirtyUsers()
     dirty.mark([5, 3, 5, 9])
     dirty.mark([3, 1])  # a user marked twice is re-ranked once
-    assert await dirty.take(3) == [1, 3, 5]
-    assert await dirty.take(3) == [9]
+    assert await dirty.take(3) == [5, 3, 9]  # first marked, first taken
+    assert await dirty.take(3) == [1]
     waiting = asyncio.ensure_future(dirty.take(10))
     await asyncio.sleep(0.01)
     assert not waiting.done(), "take waits for a marked user"
     dirty.mark([7])
     assert await asyncio.wait_for(waiting, 1.0) == [7]
     assert len(dirty) == 0
+
+
+async def test_under_a_steady_load_no_marked_user_waits_behind_later_ones() -> None:
+    # More users marked each round than a round takes: the highest ids must not starve.
+    dirty = DirtyUsers()
+    dirty.mark([1000])
+    taken: list[int] = []
+    for round_ in range(5):
+        dirty.mark(range(round_ * 10, round_ * 10 + 10))  # ten new low ids per round
+        taken += await dirty.take(4)
+    assert taken[0] == 1000
