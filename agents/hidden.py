@@ -26,9 +26,14 @@ import asyncpg
 import faust
 
 from agents.deps import WorkerDeps
-from agents.ratings import REFUSED_BY_DATABASE, internal_error, send_dead_letters
+from agents.ratings import (
+    REFUSED_BY_DATABASE,
+    internal_error,
+    known_movies,
+    send_dead_letters,
+    validate_with,
+)
 from infra.repositories import hidden as hidden_repo
-from infra.repositories import movies as movies_repo
 from schemas.events import HiddenEvent
 from schemas.hidden import parse_hidden
 from schemas.ratings import Invalid, Reason
@@ -54,30 +59,7 @@ class HiddenOutcome:
 
 
 def validate(messages: Sequence[RawMessage], window: TimeWindow) -> tuple[list[Accepted], list[Rejected]]:
-    accepted: list[Accepted] = []
-    rejected: list[Rejected] = []
-    for message in messages:
-        parsed: HiddenEvent | Invalid
-        try:
-            parsed = parse_hidden(message.key, message.value, message.origin, window)
-        except Exception as err:  # validation is total; this is the last guard
-            log.exception("validating %s failed", message.origin)
-            parsed = internal_error(err)
-        if isinstance(parsed, Invalid):
-            rejected.append((message, parsed))
-        else:
-            accepted.append((message, parsed))
-    return accepted, rejected
-
-
-async def _known_movies(deps: WorkerDeps, accepted: list[Accepted]) -> set[int]:
-    pool = await deps.pool()
-
-    async def query() -> set[int]:
-        async with pool.acquire() as conn:
-            return await movies_repo.existing_ids(conn, [event.movie_id for _, event in accepted])
-
-    return await with_retry("checking movies", query)
+    return validate_with(parse_hidden, messages, window)
 
 
 async def _store_once(deps: WorkerDeps, events: list[HiddenEvent]) -> hidden_repo.HiddenStored:
@@ -121,7 +103,7 @@ async def _store(deps: WorkerDeps, accepted: list[Accepted]) -> tuple[int, int, 
 async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> HiddenOutcome:
     accepted, rejected = validate(messages, deps.settings.rated_at_window)
     if accepted:
-        known = await _known_movies(deps, accepted)
+        known = await known_movies(deps, accepted)
         rejected += [(message, Invalid(Reason.UNKNOWN_MOVIE, f"no movie with id {event.movie_id}"))
                      for message, event in accepted if event.movie_id not in known]
         accepted = [(message, event) for message, event in accepted if event.movie_id in known]

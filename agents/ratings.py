@@ -1,4 +1,4 @@
-"""The ratings agent: validate, persist in bulk, mark did_rate, count towards a retrain.
+"""The ratings agent: validate, persist in bulk, count towards a retrain, mark the users to re-rank.
 
 Events arrive in batches (:class:`streams.batch_consumer.BatchConsumer`, everything
 fetched so far, up to ``BATCH_MAX``) and their offsets are committed only after their
@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 import faust
@@ -25,8 +26,8 @@ from agents.deps import WorkerDeps
 from agents.outbox import flush_retrain_outbox
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
-from schemas.events import RatingEvent
-from schemas.ratings import Invalid, Reason, parse_rating
+from schemas.events import HiddenEvent, RatingEvent
+from schemas.ratings import Invalid, Origin, Reason, parse_rating
 from schemas.wire import TimeWindow
 from streams.batch_consumer import BatchConsumer, ratings_group
 from streams.deadletter import RawMessage, dead_letter, letter_key
@@ -54,15 +55,21 @@ def internal_error(err: BaseException) -> Invalid:
     return Invalid(Reason.INTERNAL_ERROR, f"{type(err).__name__}: {err}"[:300])
 
 
-def validate(
-    messages: Sequence[RawMessage], window: TimeWindow
-) -> tuple[list[Accepted], list[Rejected]]:
-    accepted: list[Accepted] = []
+Event = TypeVar("Event", RatingEvent, HiddenEvent)
+
+
+def validate_with(
+    parse: Callable[[bytes | None, bytes | None, Origin, TimeWindow], Event | Invalid],
+    messages: Sequence[RawMessage], window: TimeWindow,
+) -> tuple[list[tuple[RawMessage, Event]], list[Rejected]]:
+    """Each message parsed (``parse_rating``, ``parse_hidden``): accepted or rejected
+    with its reason, never raising."""
+    accepted: list[tuple[RawMessage, Event]] = []
     rejected: list[Rejected] = []
     for message in messages:
-        parsed: RatingEvent | Invalid
+        parsed: Event | Invalid
         try:
-            parsed = parse_rating(message.key, message.value, message.origin, window)
+            parsed = parse(message.key, message.value, message.origin, window)
         except Exception as err:  # validation is total; this is the last guard
             log.exception("validating %s failed", message.origin)
             parsed = internal_error(err)
@@ -73,7 +80,14 @@ def validate(
     return accepted, rejected
 
 
-async def _known_movies(deps: WorkerDeps, accepted: list[Accepted]) -> set[int]:
+def validate(
+    messages: Sequence[RawMessage], window: TimeWindow
+) -> tuple[list[Accepted], list[Rejected]]:
+    return validate_with(parse_rating, messages, window)
+
+
+async def known_movies(deps: WorkerDeps, accepted: Sequence[tuple[RawMessage, Event]]) -> set[int]:
+    """Which of the events' movies exist (one query, retried through outages)."""
     pool = await deps.pool()
 
     async def query() -> set[int]:
@@ -149,7 +163,7 @@ def _mark_stored(deps: WorkerDeps, accepted: list[Accepted], refused: list[Rejec
 async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> BatchOutcome:
     accepted, rejected = validate(messages, deps.settings.rated_at_window)
     if accepted:
-        known = await _known_movies(deps, accepted)
+        known = await known_movies(deps, accepted)
         rejected += [(message, Invalid(Reason.UNKNOWN_MOVIE, f"no movie with id {event.movie_id}"))
                      for message, event in accepted if event.movie_id not in known]
         accepted = [(message, event) for message, event in accepted if event.movie_id in known]
