@@ -15,7 +15,14 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from infra.settings import Settings
 from streams import topic_admin
 from tests.integration.api.live import live_server
-from tests.integration.api.support import add_movies, add_rating, add_suggestions, consume
+from tests.integration.api.support import (
+    ADMIN_TOKEN,
+    add_model,
+    add_movies,
+    add_rating,
+    add_suggestions,
+    consume,
+)
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -189,3 +196,39 @@ async def test_the_address_names_the_user(
 
         await page.goto(f"{base_url}/?user_id=abc")
         await expect(page.get_by_role("alert")).to_contain_text("user_id must be an integer")
+
+
+async def test_the_dashboard_asks_for_the_token_then_loads_its_panels(
+    page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
+) -> None:
+    await topic_admin.ensure_topics(settings)
+    await add_movies(pool, MOVIES)
+    await add_model(pool, "20260101T000000.000000Z-abcdef", rmse=0.91, active=True, activated_minutes_ago=2)
+    await add_rating(pool, 42, 1)
+    served = settings.model_copy(update={"database_url": database_url, "admin_token": ADMIN_TOKEN})
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    with live_server(served) as base_url:
+        denied = await page.goto(base_url + "/admin")
+        assert denied is not None and denied.status == 401
+        await page.get_by_role("link", name="Sign in with the admin token").click()
+        await page.get_by_label("Admin token").fill("not the token")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("not the admin token")
+
+        await page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("heading", name="Operator dashboard")).to_be_visible()
+        await expect(page.locator("#models")).to_contain_text("20260101T000000.000000Z-abcdef (active)")
+        await expect(page.locator("#activity")).to_contain_text("1 ratings stored")
+        await expect(page.locator("#lag")).to_contain_text("No worker has committed offsets yet")
+        await expect(page.locator("#timeline")).to_contain_text("activated")
+        await page.get_by_label("User id").fill("42")
+        await page.get_by_role("button", name="Show").click()
+        await expect(page.locator("#user-list")).to_contain_text("popular fallback")
+        await page.screenshot(path=str(OUTPUT / "dashboard.png"), full_page=True)
+
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_label("Admin token")).to_be_visible()
+        again = await page.goto(base_url + "/admin")
+        assert again is not None and again.status == 401
