@@ -52,13 +52,23 @@ def more_like_this(movie_id: int, user_id: int | None) -> str:
             f'</details>')
 
 
+def hide_button(user_id: int, movie_id: int, title: str) -> str:
+    """"Not interested": ``hx-post``s the hide (``static/page.js`` shows what became of it)."""
+    vals = escape(json.dumps({"user_id": user_id, "movie_id": movie_id}))
+    return (f'<button type="button" class="hide-button" hx-post="/api/hidden" hx-swap="none" '
+            f'hx-vals="{vals}" aria-label="Not interested in {title}">Not interested</button>')
+
+
 def movie_item(user_id: int | None, movie_id: int, title: str, *, details: str = "",
-               current: float | None = None, similar: bool = True, anchor: str = "") -> str:
+               current: float | None = None, similar: bool = True, anchor: str = "",
+               hide: bool = False) -> str:
     """One movie of a list: its title, ``details`` (already HTML), rating buttons when a
-    user is known, a status line for what the buttons did and "More like this"; ``anchor``
-    is the item's id attribute, if any."""
+    user is known (and, with ``hide``, "Not interested"), a status line for what the
+    buttons did and "More like this"; ``anchor`` is the item's id attribute, if any."""
     shown = escape(title)
     rate = rate_buttons(user_id, movie_id, shown, current=current) if user_id is not None else ""
+    if hide and user_id is not None:
+        rate += hide_button(user_id, movie_id, shown)
     rated = f' data-rating="{stars(current)}"' if current is not None else ""
     more = more_like_this(movie_id, user_id) if similar else ""
     tag = f' id="{escape(anchor)}"' if anchor else ""

@@ -125,7 +125,7 @@ def fragment(served: Served, limit: int, because: Mapping[int, str] | None = Non
     else:
         origin = "No personal suggestions yet: these are popular movies you have not rated."
     items = "".join(
-        movie_item(user, movie.id, movie.title, anchor=f"movie-{movie.id}", details=(
+        movie_item(user, movie.id, movie.title, anchor=f"movie-{movie.id}", hide=True, details=(
             (f'<p class="because">Because you rated {escape(because[movie.id])}</p>'
              if movie.id in because else "")
             + (f'<p class="overview">{escape(movie.overview)}</p>' if movie.overview else "")))

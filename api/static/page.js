@@ -1,4 +1,4 @@
-// streamrec's page around htmx: after a rating is accepted (202), mark the movie as
+// streamrec's page around htmx: after a rating (or "Not interested") is accepted (202), mark the movie as
 // rated and refresh the suggestions and "Your ratings"; while the pipeline has not
 // stored the rating yet the movie is still suggested (or its new rating not shown), so
 // keep it marked and refresh again, waiting a little longer each time. Once stored, the
@@ -9,16 +9,17 @@
   let user = null;
   let refreshes = 0;
   let timer = null;
-  const pending = new Map(); // movie id -> rating given
+  const pending = new Map(); // movie id -> rating given (null: hidden, "not interested")
 
   function markRated(item, rating, text) {
-    item.classList.add("rated");
+    item.classList.add(rating === null ? "hidden-item" : "rated");
     item.classList.remove("failed");
-    item.querySelectorAll(".rate button").forEach((b) => { b.disabled = true; });
+    item.querySelectorAll(".rate button, .hide-button").forEach((b) => { b.disabled = true; });
     item.querySelector(".status").textContent = text;
   }
 
   function statusText(item, rating) {
+    if (rating === null) return "Hidden: it leaves your list and is not suggested again.";
     if (item.closest("#suggestions")) {
       return "Rated " + rating + " out of 5, thanks. It leaves your list once processed.";
     }
@@ -39,15 +40,18 @@
 
   document.addEventListener("htmx:afterRequest", (event) => {
     const button = event.detail.elt;
-    if (!button.classList || !button.classList.contains("rate-button")) return;
+    if (!button.classList) return;
+    const hiding = button.classList.contains("hide-button");
+    if (!hiding && !button.classList.contains("rate-button")) return;
     const item = button.closest("li");
     if (event.detail.successful) {
-      pending.set(item.dataset.movieId, button.dataset.rating);
-      markRated(item, button.dataset.rating, statusText(item, button.dataset.rating));
+      const rating = hiding ? null : button.dataset.rating;
+      pending.set(item.dataset.movieId, rating);
+      markRated(item, rating, statusText(item, rating));
       refreshes = 0;
       refresh(0);
     } else {
-      let message = "The rating was not accepted; try again.";
+      let message = hiding ? "That was not accepted; try again." : "The rating was not accepted; try again.";
       try { message = JSON.parse(event.detail.xhr.responseText).error.message; } catch (e) { /* keep */ }
       item.classList.add("failed");
       item.querySelector(".status").textContent = message;
@@ -66,7 +70,8 @@
       const selector = 'li[data-movie-id="' + movieId + '"]';
       const still = suggested && suggested.querySelector(selector);
       const mine = rated && rated.querySelector(selector);
-      const stored = !rated || (mine && Number(mine.dataset.rating) === Number(rating));
+      // A hide is settled once the movie is not suggested; a rating once it is shown too.
+      const stored = rating === null || !rated || (mine && Number(mine.dataset.rating) === Number(rating));
       if (still) markRated(still, rating, statusText(still, rating));
       if (mine && !stored) markRated(mine, rating, statusText(mine, rating));
       if (still || !stored) { waiting = true; } else { pending.delete(movieId); }

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from infra.repositories import hidden as hidden_repo
 from infra.settings import Settings
+from schemas.events import HiddenEvent
 from streams import topic_admin
 from tests.integration.api.live import live_server
 from tests.integration.api.support import (
@@ -232,3 +235,31 @@ async def test_the_dashboard_asks_for_the_token_then_loads_its_panels(
         await expect(page.get_by_label("Admin token")).to_be_visible()
         again = await page.goto(base_url + "/admin")
         assert again is not None and again.status == 401
+
+
+async def test_not_interested_hides_the_movie_for_good(
+    page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
+) -> None:
+    await topic_admin.ensure_topics(settings)
+    await add_movies(pool, MOVIES)
+    await add_suggestions(pool, 42, [(1, 4.7), (2, 4.4), (3, 3.9)])
+
+    with live_server(settings.model_copy(update={"database_url": database_url})) as base_url:
+        await page.goto(base_url + "/?user_id=42")
+        target = page.locator('#suggestions li[data-movie-id="3"]')
+        await target.get_by_role("button", name="Not interested in A Map of Small Rivers").click()
+        await expect(target.locator(".status")).to_contain_text("Hidden")
+
+        # The click published a HiddenEvent; store it as the hidden-items agent would.
+        [(key, event)] = await consume(settings, "hidden-items")
+        assert key == b"42"
+        assert (event["user_id"], event["movie_id"], event["hidden"]) == (42, 3, True)
+        async with pool.acquire() as conn:
+            await hidden_repo.store(conn, [HiddenEvent(
+                event_id=event["event_id"], user_id=42, movie_id=3, hidden=True,
+                at=datetime.fromisoformat(event["at"]))])
+
+        await expect(page.locator('#suggestions li[data-movie-id="3"]')).to_have_count(0, timeout=15_000)
+        await expect(page.locator("#suggestions li")).to_have_count(2)
+        await page.reload()
+        await expect(page.locator("#suggestions li")).to_have_count(2)
