@@ -46,8 +46,10 @@ def test_fragment_escapes_text_and_carries_the_rating_values() -> None:
     assert "v<1>" not in html and "v&lt;1&gt;" not in html  # a person reads no version name
     assert "Picked for you" in html
     values = re.findall(r'hx-vals="([^"]*)"', html)
-    assert len(values) == 5
+    assert len(values) == 6  # five ratings and "Not interested"
     assert json.loads(values[3].replace("&quot;", '"')) == {"user_id": 7, "movie_id": 5, "rating": 4}
+    assert json.loads(values[5].replace("&quot;", '"')) == {"user_id": 7, "movie_id": 5}
+    assert 'hx-post="/api/hidden"' in html
     assert 'hx-get="/suggestions?user_id=7&amp;limit=20"' in html
 
 
