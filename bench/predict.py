@@ -73,17 +73,17 @@ METHOD = (
 )
 
 LIMITS = (
-    "Postgres, not numpy. Scoring all 6,040 users (`score_users` + top 50) takes about 0.6 s and "
-    "reading each job's rated pairs (two arrays in one row) about 0.05 s per job; the rest is the "
-    "write in `replace_for_users` (DELETE + COPY + did_rate UPDATE), about 0.2 s per job of 500 "
-    "users, mostly two index insertions per copied row (the primary key and the serving index). "
-    "Two earlier limits are gone: the did_rate UPDATE seq-scanned all 1,000,209 ratings for every "
-    "job (it is now restricted to the job's users, an index scan), and a foreign-key check on "
-    "movies per copied row (dropped in migration 0003; the API joins movies when it serves). The "
-    "second pass is slower than the first because it also deletes the first pass's rows. The seed "
-    "loop is bound by one round trip and one autocommitted transaction per pair plus Surprise's "
-    "`predict()`. The machine is shared: absolute seconds vary by about 30% between runs; the "
-    "ratio is measured minutes apart in one process."
+    "Scoring and the write, about equally. Scoring all 6,040 users (the ranking model's history "
+    "rows times its item side, then the top 50 of each, in two chunks at once) takes about 2 s, "
+    "reading each job's rated pairs (two arrays in one row) about 0.04 s per job; the write in "
+    "`replace_for_users` is one upsert of a row per user (migration 0008): Postgres sorts the "
+    "job's 25,000 items by (user, position), renders each as served from the movie's card, "
+    "aggregates each user's four arrays and writes the row (its items lz4-compressed), about "
+    "0.2 s per job of 500 users. That write costs more in bulk than the 50 rows per user it "
+    "replaced (DELETE + COPY, about 0.12 s a job); it is what makes a request one primary-key "
+    "read and a re-rank one row. The seed loop is bound by one round trip and one autocommitted "
+    "transaction per pair plus Surprise's `predict()`. The machine is shared: absolute seconds "
+    "vary by about 30% between runs; the ratio is measured minutes apart in one process."
 )
 
 
