@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.common import load_results
 
-ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime", "scale")
+ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime", "mixed", "scale")
 
 NOT_RUN = {
     "api": "Not measured: `api/` (the Starlette app, `api.app.create_app`) did not exist when the "
@@ -23,7 +23,7 @@ machine is shared and noisy, so ratios are steadier than absolute figures). Targ
 streamrec's own performance targets, each named next to its figure.
 
 ```sh
-.venv/bin/python -m bench all                 # predict, ingest, retrain, quality, api, realtime
+.venv/bin/python -m bench all                 # predict … mixed at ml-1m; scale only as --smoke
 .venv/bin/python -m bench predict --scale ml-1m
 .venv/bin/python -m bench ingest --events 200000
 .venv/bin/python -m bench quality --movielens path/to/ratings.dat
@@ -63,7 +63,8 @@ def _machine(m: dict[str, Any]) -> str:
 def _figures(result: dict[str, Any]) -> list[str]:
     skip = {"benchmark", "machine", "method", "limits", "profile", "targets", "progress",
             "latencies_ms", "latency_over_time", "rss_series", "datasets", "phases_s", "timeline", "smoke",
-            "realtime_quality", "sizes", "growth"}
+            "realtime_quality", "sizes", "growth", "api_per_second", "freshness_per_second",
+            "lag_per_second"}
     lines = ["| figure | value |", "|---|---|"]
     for key, value in result.items():
         if key in skip:
