@@ -58,8 +58,8 @@ METHOD = (
 )
 
 LIMITS = (
-    "CPU. The speed layer needs about 0.8 ms of CPU per re-ranked user (see realtime), so at "
-    "1,000 ratings/s of distinct users it runs flat out and its lists trail the ratings by "
+    "CPU. The speed layer cannot re-rank 1,000 distinct users a second on this machine (see "
+    "realtime), so here it runs flat out and its lists trail the ratings by "
     "seconds; what is left of the 2 cores is shared by everything else: the worker's event "
     "loop (ingest, the speed layer's rounds), its "
     "training processes during the retrain (the held-out and the serving fit side by side), "
