@@ -16,7 +16,7 @@ import faust
 
 from agents.deps import WorkerDeps
 from infra.repositories import movies as movies_repo
-from schemas.events import HiddenEvent, RatingEvent
+from schemas.events import HiddenEvent, RatingEvent, RatingRemoved
 from schemas.ratings import Invalid, Origin, Reason
 from schemas.wire import TimeWindow
 from streams.batch_consumer import BatchConsumer
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02  # how long a fetch may wait for more events once it has some
 
-Event = TypeVar("Event", RatingEvent, HiddenEvent)
+Event = TypeVar("Event", RatingEvent | RatingRemoved, HiddenEvent)  # the ratings topic carries both
 Stored = TypeVar("Stored")
 Rejected = tuple[RawMessage, Invalid]
 # Errors by which Postgres refuses data: retrying cannot help, dead-lettering does.

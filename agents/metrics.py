@@ -16,6 +16,9 @@ class WorkerMetrics:
         r = self.registry
         self.ratings_stored = Counter(
             "streamrec_worker_ratings_stored", "Ratings inserted or replaced in Postgres.", registry=r)
+        self.ratings_removed = Counter(
+            "streamrec_worker_ratings_removed",
+            "Stored ratings deleted by their user's removal (\"op\": \"remove\").", registry=r)
         self.dead_lettered = Counter(
             "streamrec_worker_dead_lettered", "Events sent to the dead-letter topic.", ["reason"],
             registry=r)

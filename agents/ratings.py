@@ -1,5 +1,9 @@
 """The ratings agent: validate, persist in bulk, count towards a retrain, mark the users to re-rank.
 
+The topic carries ratings and their removals (``"op": "remove"``, :mod:`schemas.ratings`);
+a batch stores both in one transaction, and the users of either are re-ranked (a removed
+movie may be suggested again).
+
 Events arrive in batches (:class:`streams.batch_consumer.BatchConsumer`, everything
 fetched so far, up to ``agents.event_batches.BATCH_MAX``) and their offsets are committed only after their
 effect is durable: rows committed in Postgres, bad events delivered to the dead-letter
@@ -31,14 +35,14 @@ from agents.event_batches import (
 )
 from agents.outbox import flush_retrain_outbox
 from infra.repositories import ratings as ratings_repo
-from schemas.events import RatingEvent
+from schemas.events import RatingEvent, RatingRemoved
 from schemas.ratings import parse_rating
 from schemas.wire import TimeWindow
 from streams.batch_consumer import ratings_group
 from streams.deadletter import RawMessage
 from streams.retry import with_retry
 
-Accepted = tuple[RawMessage, RatingEvent]
+Accepted = tuple[RawMessage, RatingEvent | RatingRemoved]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class BatchOutcome:
     stored: int
     dead_lettered: Counter[str]
     retrain_requested: bool
+    removed: int = 0
 
 
 def validate(
@@ -54,7 +59,7 @@ def validate(
     return validate_with(parse_rating, messages, window)
 
 
-async def _ingest(deps: WorkerDeps, events: list[RatingEvent]) -> ratings_repo.IngestResult:
+async def _ingest(deps: WorkerDeps, events: list[RatingEvent | RatingRemoved]) -> ratings_repo.IngestResult:
     pool = await deps.pool()
 
     async def once() -> ratings_repo.IngestResult:
@@ -72,6 +77,7 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     results, refused = (await store_or_each(accepted, lambda events: _ingest(deps, events), "ratings")
                         if accepted else ([], []))
     stored = sum(result.stored for result in results)
+    removed = sum(result.removed for result in results)
     crossed = any(result.retrain_request_id is not None for result in results)
     rejected += refused
     mark_stored(deps, accepted, refused)
@@ -79,8 +85,9 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     if crossed:
         await flush_retrain_outbox(deps)
     deps.metrics.ratings_stored.inc(stored)
+    deps.metrics.ratings_removed.inc(removed)
     reasons = count_dead_letters(deps, rejected, "event(s)")
-    return BatchOutcome(stored=stored, dead_lettered=reasons, retrain_requested=crossed)
+    return BatchOutcome(stored=stored, dead_lettered=reasons, retrain_requested=crossed, removed=removed)
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:

@@ -4,8 +4,9 @@ a movie's similar movies (for htmx; the data of the JSON routes, rendered as HTM
 * ``/fragments/search?q=&user_id=``: the search box's matches (``hx-trigger`` on keyup),
   each with the rating buttons when a user is known; blank words answer nothing.
 * ``/fragments/ratings?user_id=``: "Your ratings", newest first; the same buttons change
-  a rating (a new rating of the movie: the latest wins). The section re-fetches itself
-  on ``streamrec:refresh``, as the suggestions do.
+  a rating (a new rating of the movie: the latest wins), and "Remove" takes it back
+  (``DELETE /api/ratings``). The section re-fetches itself on ``streamrec:refresh``, as
+  the suggestions do.
 * ``/fragments/movies/{id}/similar?user_id=``: what "More like this" opens.
 """
 
@@ -64,7 +65,7 @@ def ratings_section(page: users.RatingsPage) -> str:
     user = page.user_id
     rated = json.loads(page.found.items_json)
     items = "".join(
-        movie_item(user, r["id"], r["title"], current=r["rating"],
+        movie_item(user, r["id"], r["title"], current=r["rating"], remove=True,
                    details=f'<p class="given">You gave it {stars(r["rating"])} out of 5.</p>')
         for r in rated)
     if items:

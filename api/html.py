@@ -52,23 +52,40 @@ def more_like_this(movie_id: int, user_id: int | None) -> str:
             f'</details>')
 
 
-def hide_button(user_id: int, movie_id: int, title: str) -> str:
-    """"Not interested": ``hx-post``s the hide (``static/page.js`` shows what became of it)."""
+def _pair_button(css: str, request: str, user_id: int, movie_id: int, label: str, text: str) -> str:
+    """A button sending ``{"user_id", "movie_id"}`` (``request``: e.g. ``hx-post="/api/hidden"``);
+    ``static/page.js`` shows what became of it."""
     vals = escape(json.dumps({"user_id": user_id, "movie_id": movie_id}))
-    return (f'<button type="button" class="hide-button" hx-post="/api/hidden" hx-swap="none" '
-            f'hx-vals="{vals}" aria-label="Not interested in {title}">Not interested</button>')
+    return (f'<button type="button" class="{css}" {request} hx-swap="none" '
+            f'hx-vals="{vals}" aria-label="{label}">{text}</button>')
+
+
+def hide_button(user_id: int, movie_id: int, title: str) -> str:
+    """"Not interested": ``hx-post``s the hide."""
+    return _pair_button("hide-button", 'hx-post="/api/hidden"', user_id, movie_id,
+                        f"Not interested in {title}", "Not interested")
+
+
+def remove_button(user_id: int, movie_id: int, title: str) -> str:
+    """"Remove" under one of the user's ratings: ``hx-delete``s it (a body, not a query:
+    see the page's ``htmx-config``)."""
+    return _pair_button("remove-button", 'hx-delete="/api/ratings"', user_id, movie_id,
+                        f"Remove your rating of {title}", "Remove")
 
 
 def movie_item(user_id: int | None, movie_id: int, title: str, *, details: str = "",
                current: float | None = None, similar: bool = True, anchor: str = "",
-               hide: bool = False) -> str:
+               hide: bool = False, remove: bool = False) -> str:
     """One movie of a list: its title, ``details`` (already HTML), rating buttons when a
-    user is known (and, with ``hide``, "Not interested"), a status line for what the
-    buttons did and "More like this"; ``anchor`` is the item's id attribute, if any."""
+    user is known (and, with ``hide``, "Not interested"; with ``remove``, "Remove" the
+    rating), a status line for what the buttons did and "More like this"; ``anchor`` is
+    the item's id attribute, if any."""
     shown = escape(title)
     rate = rate_buttons(user_id, movie_id, shown, current=current) if user_id is not None else ""
     if hide and user_id is not None:
         rate += hide_button(user_id, movie_id, shown)
+    if remove and user_id is not None:
+        rate += remove_button(user_id, movie_id, shown)
     rated = f' data-rating="{stars(current)}"' if current is not None else ""
     more = more_like_this(movie_id, user_id) if similar else ""
     tag = f' id="{escape(anchor)}"' if anchor else ""

@@ -50,6 +50,10 @@ class Metrics:
             "streamrec_api_ratings_accepted", "Ratings published to Kafka by POST /api/ratings.",
             registry=self.registry,
         )
+        self.removals_accepted = Counter(
+            "streamrec_api_rating_removals_accepted",
+            "Rating removals published to Kafka by DELETE /api/ratings.", registry=self.registry,
+        )
         self.hidden_accepted = Counter(
             "streamrec_api_hidden_accepted",
             "Hides (POST) and unhides (DELETE /api/hidden) published to Kafka, by action.",

@@ -96,6 +96,10 @@ SCHEMAS: dict[str, Schema] = {
                             "movie_id": _ID, "rating": {"type": "number"},
                             "rated_at": {"type": "string", "format": "date-time"}}),
     "HiddenItem": _obj({"user_id": _ID, "movie_id": _ID}),
+    "RatingRemoval": _obj({"user_id": _ID, "movie_id": _ID}),
+    "RemovalAccepted": _obj({"event_id": {"type": "string", "format": "uuid"}, "user_id": _ID,
+                             "movie_id": _ID, "op": {"type": "string", "enum": ["remove"]},
+                             "rated_at": {"type": "string", "format": "date-time"}}),
     "HiddenAccepted": _obj({"event_id": {"type": "string", "format": "uuid"}, "user_id": _ID,
                             "movie_id": _ID, "hidden": {"type": "boolean"},
                             "at": {"type": "string", "format": "date-time"}}),
@@ -248,6 +252,23 @@ PATHS: dict[str, Any] = {
         }},
         "responses": {
             "202": _json("Published; the pipeline will store it.", _ref("RatingAccepted")),
+            "400": _error("The body is not JSON or a form."),
+            "413": _error("The body is too large."),
+            "422": _error("A field is missing or invalid (`error.fields` names each)."),
+            "503": _error("Kafka cannot be reached; retry later."),
+        },
+    }, "delete": {
+        "summary": "Remove one's rating of a movie (a removal on the ratings topic).",
+        "description": "Once the pipeline has stored it the rating is gone everywhere (the user's "
+                       "ratings, training, popularity) and the movie may be suggested again; a "
+                       "later rating adds it back. Bodies are JSON or form-encoded, at most "
+                       f"{MAX_BODY_BYTES} bytes.",
+        "requestBody": {"required": True, "content": {
+            JSON: {"schema": _ref("RatingRemoval")},
+            "application/x-www-form-urlencoded": {"schema": _ref("RatingRemoval")},
+        }},
+        "responses": {
+            "202": _json("Published; the pipeline will store it.", _ref("RemovalAccepted")),
             "400": _error("The body is not JSON or a form."),
             "413": _error("The body is too large."),
             "422": _error("A field is missing or invalid (`error.fields` names each)."),

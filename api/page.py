@@ -15,7 +15,9 @@ movie as rated and fires ``streamrec:refresh`` on the sections, whose ``hx-trigg
 re-fetches them a second later; while a rated movie is still suggested, or "Your
 ratings" does not show the new rating yet (the pipeline has not stored it), it stays
 marked and the sections are fetched again, with a growing delay. Once the rating row
-exists the suggestions no longer contain the movie (serve-time exclusion).
+exists the suggestions no longer contain the movie (serve-time exclusion). "Remove"
+under one of "Your ratings" ``hx-delete``s it the same way, and the movie leaves that
+list once the pipeline has stored the removal.
 
 Errors of the fragments are HTML too (``role="alert"``), swapped in by htmx (see the
 ``htmx-config`` meta tag), with the same status codes as the JSON routes.
@@ -42,12 +44,13 @@ from infra.repositories import catalogue
 from infra.repositories.serving import Served
 
 PAGE_LIMIT = 20
-# Swap error fragments too (htmx 2 leaves 4xx/5xx out by default), marking them as errors.
+# Swap error fragments too (htmx 2 leaves 4xx/5xx out by default), marking them as errors;
+# and send DELETE's values as a form body, as the API reads them (htmx 2 puts them in the URL).
 HTMX_CONFIG = json.dumps({"responseHandling": [
     {"code": "204", "swap": False},
     {"code": "[23]..", "swap": True},
     {"code": "[45]..", "swap": True, "error": True},
-]})
+], "methodsThatUseUrlParams": ["get"]})
 
 
 def render_page(user_id: int | None = None, problem: str | None = None) -> str:

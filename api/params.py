@@ -22,8 +22,8 @@ from schemas.wire import Problem, Unreadable, load_json
 MAX_BODY_BYTES = 16 * 1024
 GENRES_HINT = "GET /api/genres lists the genres (names are case-sensitive, e.g. Sci-Fi)"
 RATING_FIELDS = ("user_id", "movie_id", "rating")
-HIDDEN_FIELDS = ("user_id", "movie_id")
-HIDDEN_EXAMPLE = '{"user_id": 1, "movie_id": 2}'
+PAIR_FIELDS = ("user_id", "movie_id")
+PAIR_EXAMPLE = '{"user_id": 1, "movie_id": 2}'
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,2}(\.[0-9]{1,6})?")
 
@@ -207,20 +207,23 @@ def rating_input(payload: Mapping[str, object], *, form: bool = False) -> Rating
 
 
 @dataclass(frozen=True)
-class HiddenInput:
+class PairInput:
+    """A user and a movie: the body of ``/api/hidden`` and of ``DELETE /api/ratings``."""
+
     user_id: int
     movie_id: int
 
 
-def hidden_input(payload: Mapping[str, object], *, form: bool = False) -> HiddenInput:
-    """The user and movie of ``POST``/``DELETE /api/hidden``; 422 listing every bad field,
-    by the rules of :func:`rating_input` (numbers in JSON, unknown fields refused)."""
+def pair_input(payload: Mapping[str, object], *, code: str, what: str, form: bool = False) -> PairInput:
+    """The user and movie of ``POST``/``DELETE /api/hidden`` or ``DELETE /api/ratings``; 422
+    (``code``) listing every bad field, by the rules of :func:`rating_input` (numbers in
+    JSON, unknown fields refused)."""
     errors: dict[str, str] = {}
     user_id = _id_field(payload, "user_id", errors, form)
     movie_id = _id_field(payload, "movie_id", errors, form)
-    for name in sorted(set(payload) - set(HIDDEN_FIELDS))[:10]:
+    for name in sorted(set(payload) - set(PAIR_FIELDS))[:10]:
         errors[name[:64]] = "unknown field"
     if errors:
         listed = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
-        raise ApiError(422, "invalid_hidden_item", f"the hidden item is not valid ({listed})", fields=errors)
-    return HiddenInput(user_id, movie_id)
+        raise ApiError(422, code, f"the {what} is not valid ({listed})", fields=errors)
+    return PairInput(user_id, movie_id)

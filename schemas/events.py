@@ -21,6 +21,17 @@ class RatingEvent(faust.Record, serializer="json", include_metadata=False, isoda
     rated_at: datetime
 
 
+class RatingRemoved(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """A user takes back their rating of a movie: on the ``ratings`` topic too (key: the
+    user id), as ``{"op": "remove", ...}``, so it is ordered with that user's ratings.
+    Ratings and removals of a (user, movie) are ordered by ``rated_at``: the latest wins."""
+
+    event_id: str  # a UUID; derived from topic/partition/offset when a producer omits it
+    user_id: int
+    movie_id: int
+    rated_at: datetime  # when the rating was removed
+
+
 class RetrainRequest(faust.Record, serializer="json", include_metadata=False, isodates=True):
     """Asks the trainer for a new model (``retrain-requests``, one partition)."""
 

@@ -6,6 +6,14 @@ a string. ``event_id`` and ``rated_at`` may be omitted: they are derived from th
 message's topic/partition/offset and timestamp, so a redelivery gets the same id.
 Ids must be JSON integers (``"1"`` and ``true`` are refused, not coerced).
 
+A user taking back a rating is a message of the same topic with an explicit marker,
+``{"op": "remove", "event_id", "user_id", "movie_id", "rated_at"}`` (no ``rating``;
+``rated_at`` is when it was removed): it travels with the user's ratings, in their
+partition and order. ``op`` is optional and ``"rate"`` by default, so producers that
+never send it are unaffected; any other value (or a removal carrying a ``rating``) is
+dead-lettered as ``invalid_op``. Per (user, movie) the latest ``rated_at`` wins, over
+ratings and removals alike (a tie: the removal).
+
 Validation is total: any bytes give a :class:`RatingEvent` or an :class:`Invalid` with a
 reason, never an exception (size, nesting depth and number length are bounded by
 :mod:`schemas.wire`; ``rated_at`` must fall in a :class:`TimeWindow`).
@@ -21,7 +29,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from schemas.events import RatingEvent
+from schemas.events import RatingEvent, RatingRemoved
 from schemas.wire import DEFAULT_WINDOW, TimeWindow, Unreadable, load_json
 
 MAX_MESSAGE_BYTES = 16 * 1024
@@ -46,6 +54,7 @@ class Reason(StrEnum):
     INVALID_RATED_AT = "invalid_rated_at"
     INVALID_AT = "invalid_at"  # a hidden-items event's ``at``
     WRONG_KEY = "wrong_key"
+    INVALID_OP = "invalid_op"  # ``op`` neither "rate" nor "remove", or a removal with a rating
     UNKNOWN_MOVIE = "unknown_movie"
     REJECTED_BY_DATABASE = "rejected_by_database"
     # Handling the event raised an error that is not an outage: a bug or an input no
@@ -144,10 +153,23 @@ def _parse_time(value: object, origin: Origin) -> datetime | Invalid:
                    "rated_at must be an ISO 8601 time or epoch seconds, got " + repr(value)[:64])
 
 
+def _removal(payload: dict[str, object]) -> bool | Invalid:
+    """Whether the message removes a rating (``"op": "remove"``) rather than gives one."""
+    op = payload.get("op", "rate")
+    if not isinstance(op, str):
+        return Invalid(Reason.WRONG_TYPE, f"op must be \"rate\" or \"remove\", got {type(op).__name__}")
+    if op not in ("rate", "remove"):
+        return Invalid(Reason.INVALID_OP, f"op must be \"rate\" or \"remove\", got {op[:32]!r}")
+    if op == "remove" and "rating" in payload:
+        return Invalid(Reason.INVALID_OP, "a removal (op \"remove\") carries no rating")
+    return op == "remove"
+
+
 def parse_rating(
     key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
-) -> RatingEvent | Invalid:
-    """Validate one raw message of the ``ratings`` topic (not whether the movie exists)."""
+) -> RatingEvent | RatingRemoved | Invalid:
+    """Validate one raw message of the ``ratings`` topic, a rating or a removal (not
+    whether the movie exists)."""
     if value is None:
         return Invalid(Reason.INVALID_JSON, "the message has no value")
     payload = load_json(value, max_bytes=MAX_MESSAGE_BYTES)
@@ -155,23 +177,29 @@ def parse_rating(
         return Invalid(Reason(payload.problem.value), payload.detail)
     if not isinstance(payload, dict):
         return Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
-    missing = [field for field in ("user_id", "movie_id", "rating") if field not in payload]
+    removal = _removal(payload)
+    if isinstance(removal, Invalid):
+        return removal
+    required = ("user_id", "movie_id") if removal else ("user_id", "movie_id", "rating")
+    missing = [field for field in required if field not in payload]
     if missing:
         return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")
-    user_id, movie_id, rating = (
-        _positive_id(payload, "user_id"), _positive_id(payload, "movie_id"), _rating(payload)
-    )
+    user_id, movie_id = _positive_id(payload, "user_id"), _positive_id(payload, "movie_id")
+    rating = None if removal else _rating(payload)
     event_id, rated_at = _event_id(payload, origin), _rated_at(payload, origin, window)
     for part in (user_id, movie_id, rating, event_id, rated_at):
         if isinstance(part, Invalid):
             return part
-    assert isinstance(user_id, int) and isinstance(movie_id, int) and isinstance(rating, float)
+    assert isinstance(user_id, int) and isinstance(movie_id, int)
     assert isinstance(event_id, str) and isinstance(rated_at, datetime)
     if key is not None and key != str(user_id).encode():
         return Invalid(Reason.WRONG_KEY,
                        f"key must be the user id {user_id} as a string, got {key[:32]!r}")
     if key is None:
         return Invalid(Reason.WRONG_KEY, f"the message has no key; it must be the user id {user_id}")
+    if rating is None:
+        return RatingRemoved(event_id=event_id, user_id=user_id, movie_id=movie_id, rated_at=rated_at)
+    assert isinstance(rating, float)
     return RatingEvent(
         event_id=event_id, user_id=user_id, movie_id=movie_id, rating=rating, rated_at=rated_at
     )
@@ -184,6 +212,18 @@ def encode_rating(event: RatingEvent) -> tuple[bytes, bytes]:
         "user_id": event.user_id,
         "movie_id": event.movie_id,
         "rating": event.rating,
+        "rated_at": event.rated_at.isoformat(),
+    }
+    return str(event.user_id).encode(), json.dumps(value, separators=(",", ":")).encode()
+
+
+def encode_removal(event: RatingRemoved) -> tuple[bytes, bytes]:
+    """Key and value of a rating's removal as producers publish it (on ``ratings``)."""
+    value = {
+        "op": "remove",
+        "event_id": event.event_id,
+        "user_id": event.user_id,
+        "movie_id": event.movie_id,
         "rated_at": event.rated_at.isoformat(),
     }
     return str(event.user_id).encode(), json.dumps(value, separators=(",", ":")).encode()

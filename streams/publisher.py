@@ -13,9 +13,9 @@ from aiokafka.errors import KafkaError
 from infra.errors import ServiceUnavailable
 from infra.kafka import KAFKA_HINT, quiet_kafka_logs
 from infra.settings import Settings
-from schemas.events import HiddenEvent, ModelPublished, RatingEvent, RetrainRequest
+from schemas.events import HiddenEvent, ModelPublished, RatingEvent, RatingRemoved, RetrainRequest
 from schemas.hidden import encode_hidden
-from schemas.ratings import encode_rating
+from schemas.ratings import encode_rating, encode_removal
 
 log = logging.getLogger(__name__)
 STOP_MARGIN_S = 5.0
@@ -105,6 +105,11 @@ class EventPublisher:
         key, value = encode_rating(event)
         await self.send(self._settings.topic("ratings"), value, key)
 
+    async def publish_removal(self, event: RatingRemoved) -> None:
+        """On the ratings topic, keyed by the user: ordered with that user's ratings."""
+        key, value = encode_removal(event)
+        await self.send(self._settings.topic("ratings"), value, key)
+
     async def publish_hidden(self, event: HiddenEvent) -> None:
         key, value = encode_hidden(event)
         await self.send(self._settings.topic("hidden-items"), value, key)
@@ -133,6 +138,12 @@ def new_rating(user_id: int, movie_id: int, rating: float) -> RatingEvent:
         rating=rating,
         rated_at=datetime.now(UTC),
     )
+
+
+def new_removal(user_id: int, movie_id: int) -> RatingRemoved:
+    """A removal of the user's rating of the movie, made now, with a fresh event id."""
+    return RatingRemoved(event_id=str(uuid.uuid4()), user_id=user_id, movie_id=movie_id,
+                         rated_at=datetime.now(UTC))
 
 
 def new_hidden(user_id: int, movie_id: int, hidden: bool) -> HiddenEvent:

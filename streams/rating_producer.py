@@ -36,7 +36,8 @@ from streams import topic_admin
 
 Message = tuple[bytes | None, bytes]
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
-JSONL_HINT = "each line must be a JSON object with an integer user_id (and movie_id, rating)"
+JSONL_HINT = ('each line must be a JSON object with an integer user_id (and movie_id, rating; '
+              'or "op": "remove" and movie_id to remove a rating)')
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def _is_json_lines(path: Path) -> bool:
 
 
 def _json_lines(path: Path) -> list[Message]:
-    """Each line as published (the worker validates it); the key is its user_id."""
+    """Each line as published (the worker validates it: a rating, or a removal with
+    ``"op": "remove"``); the key is its user_id."""
     messages: list[Message] = []
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):

@@ -96,6 +96,19 @@ class Pipeline:
         finally:
             await publisher.stop()
 
+    async def stored_and_trained(self, ratings: int) -> None:
+        """Wait for the first ``ratings`` published ratings to be stored by a running worker,
+        ask for a model and wait for everyone's batch list."""
+        await self.wait_for(f"{ratings} ratings",
+                            lambda: self._at_least("SELECT count(*) FROM ratings", ratings))
+        await self.request_retrain()
+        users = await self.scalar("SELECT count(DISTINCT user_id) FROM ratings")
+        await self.wait_for("everyone's batch list", lambda: self._at_least(
+            "SELECT count(*) FROM user_lists WHERE made_by = 'batch'", users), timeout_s=120)
+
+    async def _at_least(self, query: str, expected: int) -> bool:
+        return await self.scalar(query) >= expected
+
     async def wait_for(self, what: str, check: Callable[[], Awaitable[bool]],
                        timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.params import HIDDEN_EXAMPLE, hidden_input, read_body
+from api.params import PAIR_EXAMPLE, pair_input, read_body
 from api.services import services_of
 from streams.publisher import new_hidden
 
 
 async def _publish(request: Request, hidden: bool) -> JSONResponse:
-    payload, form = await read_body(request, HIDDEN_EXAMPLE, "invalid_hidden_item")
-    given = hidden_input(payload, form=form)
+    payload, form = await read_body(request, PAIR_EXAMPLE, "invalid_hidden_item")
+    given = pair_input(payload, code="invalid_hidden_item", what="hidden item", form=form)
     services = services_of(request)
     publisher = await services.publisher()
     event = new_hidden(given.user_id, given.movie_id, hidden)

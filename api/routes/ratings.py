@@ -1,7 +1,9 @@
-"""``POST /api/ratings``: validate a rating and publish it as a ``RatingEvent`` (202).
+"""``POST /api/ratings``: validate a rating and publish it as a ``RatingEvent`` (202);
+``DELETE /api/ratings``: take one's rating back, a ``RatingRemoved`` (202).
 
-The pipeline persists it and checks that the movie exists (an unknown movie goes to the
-dead-letter topic), so taking a rating needs Kafka only, not Postgres.
+Both go on the ratings topic keyed by the user, so a rating and its removal keep their
+order. The pipeline persists them and checks that the movie exists (an unknown movie
+goes to the dead-letter topic), so taking either needs Kafka only, not Postgres.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.params import rating_input, read_body
+from api.params import PAIR_EXAMPLE, pair_input, rating_input, read_body
 from api.services import services_of
-from streams.publisher import new_rating
+from streams.publisher import new_rating, new_removal
 
 
 async def post_rating(request: Request) -> JSONResponse:
@@ -35,4 +37,24 @@ async def post_rating(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/api/ratings", post_rating, methods=["POST"])]
+async def delete_rating(request: Request) -> JSONResponse:
+    payload, form = await read_body(request, PAIR_EXAMPLE, "invalid_removal")
+    given = pair_input(payload, code="invalid_removal", what="removal", form=form)
+    services = services_of(request)
+    publisher = await services.publisher()
+    event = new_removal(given.user_id, given.movie_id)
+    await publisher.publish_removal(event)
+    services.metrics.removals_accepted.inc()
+    return JSONResponse(
+        {"event_id": event.event_id, "user_id": event.user_id, "movie_id": event.movie_id,
+         "op": "remove", "rated_at": event.rated_at.isoformat()},
+        status_code=202,
+    )
+
+
+async def ratings(request: Request) -> JSONResponse:
+    """One route for both methods, so a wrong method's 405 lists both."""
+    return await (post_rating(request) if request.method == "POST" else delete_rating(request))
+
+
+routes = [Route("/api/ratings", ratings, methods=["POST", "DELETE"])]

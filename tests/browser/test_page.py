@@ -14,8 +14,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from infra.repositories import hidden as hidden_repo
+from infra.repositories import ratings as ratings_repo
 from infra.settings import Settings
-from schemas.events import HiddenEvent
+from schemas.events import HiddenEvent, RatingRemoved
 from streams import topic_admin
 from tests.integration.api.live import live_server
 from tests.integration.api.support import (
@@ -267,3 +268,42 @@ async def test_not_interested_hides_the_movie_for_good(
         await expect(page.locator("#suggestions li")).to_have_count(2)
         await page.reload()
         await expect(page.locator("#suggestions li")).to_have_count(2)
+
+
+async def test_remove_a_rating_and_see_it_leave_your_ratings(
+    page: Page, settings: Settings, database_url: str, pool: asyncpg.Pool
+) -> None:
+    await topic_admin.ensure_topics(settings)
+    await add_movies(pool, MOVIES)
+    # Movie 2 is in the list but rated after it was made: excluded at serve time.
+    await add_suggestions(pool, 42, [(1, 4.7), (2, 4.4), (3, 3.9)], rated=[2])
+    await add_rating(pool, 42, 4, 3.0)
+
+    with live_server(settings.model_copy(update={"database_url": database_url})) as base_url:
+        await _open(page, base_url, 42)
+        await expect(page.locator("#suggestions li")).to_have_count(2)
+        mine = page.locator('#your-ratings li[data-movie-id="2"]')
+        await expect(mine).to_contain_text("You gave it 4 out of 5")
+        await mine.get_by_role("button", name="Remove your rating of Clockwork Orchard").click()
+        await expect(mine.locator(".status")).to_contain_text("Rating removed")
+        await expect(mine).to_have_class("removed")
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / "7-removing.png"), full_page=True)
+
+        # The click published a removal on the ratings topic (a form body, keyed by the
+        # user); store it as the ratings agent would.
+        [(key, event)] = await consume(settings, "ratings")
+        assert key == b"42"
+        assert (event["op"], event["user_id"], event["movie_id"]) == ("remove", 42, 2)
+        async with pool.acquire() as conn:
+            await ratings_repo.ingest(conn, [RatingRemoved(
+                event_id=str(event["event_id"]), user_id=42, movie_id=2,
+                rated_at=datetime.fromisoformat(str(event["rated_at"])))], retrain_every=100)
+
+        await expect(page.locator('#your-ratings li[data-movie-id="2"]')).to_have_count(0, timeout=15_000)
+        await expect(page.locator("#your-ratings li")).to_have_count(1)  # movie 4's stays
+        # No longer rated, the movie may be suggested again: it is back in its place.
+        await expect(page.locator('#suggestions li[data-movie-id="2"]')).to_have_count(1)
+        await page.screenshot(path=str(OUTPUT / "8-removed.png"), full_page=True)
+        await page.reload()
+        await expect(page.locator("#your-ratings li")).to_have_count(1)

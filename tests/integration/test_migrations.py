@@ -138,3 +138,35 @@ async def test_per_pair_suggestions_become_one_list_per_user_and_back(empty_data
         assert [tuple(r) for r in rows] == [(1, pytest.approx(0.9), 4.5), (3, pytest.approx(0.7), 3.5)]
     finally:
         await conn.close()
+
+
+async def test_rating_removals_apply_over_stored_ratings_and_roll_back(empty_database_url: str) -> None:
+    # A database of migration 0012 upgraded in place: its ratings stay, removals get their
+    # tombstones (one per user and movie, unique event ids); rolled back, the tombstones go
+    # and the ratings stay as they are.
+    _apply(empty_database_url, before="0013")
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        await conn.execute("INSERT INTO movies (id, title) VALUES (1, 'A'), (2, 'B')")
+        await conn.execute("INSERT INTO users (id) VALUES (5)")
+        await conn.execute("INSERT INTO ratings (user_id, movie_id, rating, rated_at, event_id) VALUES "
+                           "(5, 1, 4.0, now(), gen_random_uuid()), (5, 2, 3.0, now(), gen_random_uuid())")
+        _apply(empty_database_url)
+        event_id = uuid.uuid4()
+        insert = ("INSERT INTO rating_removals (user_id, movie_id, removed_at, event_id) "
+                  "VALUES (5, $1, now(), $2)")
+        await conn.execute(insert, 1, event_id)
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, 1, uuid.uuid4())
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(insert, 2, event_id)
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute(insert, 3, uuid.uuid4())
+        assert await conn.fetchval("SELECT count(*) FROM ratings") == 2
+        _apply(empty_database_url, rollback_from="0013")
+        assert await conn.fetchval("SELECT to_regclass('rating_removals')") is None
+        assert await conn.fetchval("SELECT count(*) FROM ratings") == 2
+        _apply(empty_database_url)  # and forward again
+        assert await conn.fetchval("SELECT count(*) FROM rating_removals") == 0
+    finally:
+        await conn.close()

@@ -39,11 +39,7 @@ async def _served(pipeline: Pipeline, user: int) -> list[int]:
 async def test_hide_leaves_the_list_stays_out_and_unhide_brings_it_back(pipeline: Pipeline) -> None:
     await pipeline.publish(rating_messages(pipeline.data, 0, 3000))
     pipeline.worker()
-    await pipeline.wait_for("3000 ratings", lambda: _at_least(pipeline, "SELECT count(*) FROM ratings", 3000))
-    await pipeline.request_retrain()
-    users = await pipeline.scalar("SELECT count(DISTINCT user_id) FROM ratings")
-    await pipeline.wait_for("everyone's batch list", lambda: _at_least(
-        pipeline, "SELECT count(*) FROM user_lists WHERE made_by = 'batch'", users), timeout_s=120)
+    await pipeline.stored_and_trained(3000)
 
     user = int(await pipeline.pool.fetchval("SELECT min(user_id) FROM user_lists"))
     before, _, _ = await _stored_list(pipeline, user)

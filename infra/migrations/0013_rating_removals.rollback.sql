@@ -1,0 +1,2 @@
+-- The removed ratings stay removed; only their tombstones go.
+DROP TABLE rating_removals;
