@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from api.auth import admin_services
 from api.errors import ApiError
+from api.models import ActiveModel, Models, ModelVersion, RetrainRequested, json_response
 from api.services import Services
 from infra.repositories import models as models_repo
 from infra.repositories.models import UnknownModelVersion
@@ -35,6 +36,11 @@ def _refused(err: ModelIntegrityError | InvalidModelVersion) -> ApiError:
     return ApiError(409, "model_refused", f"not activated: {err.message}", hint=err.hint)
 
 
+def _described(version: models_repo.ModelVersion) -> ModelVersion:
+    """The version as the CLI shows it (``as_json``), held to the API's contract."""
+    return ModelVersion.model_validate(version.as_json())
+
+
 def _authorised(request: Request) -> Services:
     return admin_services(request)
 
@@ -44,7 +50,7 @@ async def list_models(request: Request) -> JSONResponse:
     async with (await services.pool()).acquire() as conn:
         versions = await models_repo.list_versions(conn)
     active = next((v.version_name for v in versions if v.is_active), None)
-    return JSONResponse({"active": active, "models": [v.as_json() for v in versions]})
+    return json_response(Models(active=active, models=[_described(v) for v in versions]))
 
 
 async def activate(request: Request) -> JSONResponse:
@@ -59,7 +65,7 @@ async def activate(request: Request) -> JSONResponse:
         async with pool.acquire() as conn:
             known = [v.version_name for v in await models_repo.list_versions(conn)]
         raise ApiError(404, "unknown_model_version", err.message, hint=err.hint, known=known) from err
-    return JSONResponse({"model": activated.as_json()})
+    return json_response(ActiveModel(model=_described(activated)))
 
 
 async def rollback(request: Request) -> JSONResponse:
@@ -71,20 +77,14 @@ async def rollback(request: Request) -> JSONResponse:
         raise _refused(err) from err
     except UnknownModelVersion as err:
         raise ApiError(409, "nothing_to_roll_back", err.message, hint=err.hint) from err
-    return JSONResponse({"model": activated.as_json()})
+    return json_response(ActiveModel(model=_described(activated)))
 
 
 async def retrain(request: Request) -> JSONResponse:
     services = _authorised(request)
-    request_made = await (await services.publisher()).request_retrain("manual")
-    return JSONResponse(
-        {
-            "request_id": request_made.request_id,
-            "reason": request_made.reason,
-            "requested_at": request_made.requested_at.isoformat(),
-        },
-        status_code=202,
-    )
+    made = await (await services.publisher()).request_retrain("manual")
+    return json_response(RetrainRequested(request_id=made.request_id, reason="manual",
+                                          requested_at=made.requested_at), 202)
 
 
 routes = [

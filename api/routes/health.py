@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.errors import DATABASE_DOWN, error_body
+from api.models import Alive, Checks, ErrorDetail, Readiness, json_response
 from api.services import Services, services_of
 from infra.errors import ServiceUnavailable
 
@@ -29,7 +30,7 @@ async def _within_timeout(check: Awaitable[str | None], service: str) -> str | N
 
 
 async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "alive"})
+    return json_response(Alive())
 
 
 async def _postgres(services: Services) -> str | None:
@@ -58,14 +59,15 @@ async def readyz(request: Request) -> JSONResponse:
     postgres, kafka = await asyncio.gather(_within_timeout(_postgres(services), "Postgres"),
                                            _within_timeout(_kafka(services), "Kafka"))
     problems = {name: why for name, why in (("postgres", postgres), ("kafka", kafka)) if why}
-    checks = {name: "down" if name in problems else "up" for name in ("postgres", "kafka")}
+    checks = Checks(postgres="down" if postgres else "up", kafka="down" if kafka else "up")
     if not problems:
-        return JSONResponse({"status": "ready", "checks": checks})
-    body = error_body(
+        return json_response(Readiness(status="ready", checks=checks), exclude_none=True)
+    error = error_body(
         "not_ready", f"not ready: {' and '.join(problems)} {'is' if len(problems) == 1 else 'are'} down",
         hint="check `streamrec stack status`", services=problems,
-    )
-    return JSONResponse({"status": "unavailable", "checks": checks, **body}, status_code=503)
+    )["error"]
+    return json_response(Readiness(status="unavailable", checks=checks, error=ErrorDetail(**error)), 503,
+                         exclude_none=True)
 
 
 async def metrics(request: Request) -> Response:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api.models import HiddenAccepted, json_response
 from api.params import PAIR_EXAMPLE, pair_input, read_body
 from api.services import services_of
 from streams.publisher import new_hidden
@@ -25,11 +26,8 @@ async def _publish(request: Request, hidden: bool) -> JSONResponse:
     event = new_hidden(given.user_id, given.movie_id, hidden)
     await publisher.publish_hidden(event)
     services.metrics.hidden_accepted.labels("hide" if hidden else "unhide").inc()
-    return JSONResponse(
-        {"event_id": event.event_id, "user_id": event.user_id, "movie_id": event.movie_id,
-         "hidden": event.hidden, "at": event.at.isoformat()},
-        status_code=202,
-    )
+    return json_response(HiddenAccepted(event_id=event.event_id, user_id=event.user_id,
+                                        movie_id=event.movie_id, hidden=event.hidden, at=event.at), 202)
 
 
 async def hidden(request: Request) -> JSONResponse:

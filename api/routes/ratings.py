@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api.models import RatingAccepted, RemovalAccepted, json_response
 from api.params import PAIR_EXAMPLE, pair_input, rating_input, read_body
 from api.services import services_of
 from streams.publisher import new_rating, new_removal
@@ -25,16 +26,9 @@ async def post_rating(request: Request) -> JSONResponse:
     event = new_rating(given.user_id, given.movie_id, given.rating)
     await publisher.publish_rating(event)
     services.metrics.ratings_accepted.inc()
-    return JSONResponse(
-        {
-            "event_id": event.event_id,
-            "user_id": event.user_id,
-            "movie_id": event.movie_id,
-            "rating": event.rating,
-            "rated_at": event.rated_at.isoformat(),
-        },
-        status_code=202,
-    )
+    return json_response(RatingAccepted(event_id=event.event_id, user_id=event.user_id,
+                                        movie_id=event.movie_id, rating=event.rating,
+                                        rated_at=event.rated_at), 202)
 
 
 async def delete_rating(request: Request) -> JSONResponse:
@@ -45,11 +39,8 @@ async def delete_rating(request: Request) -> JSONResponse:
     event = new_removal(given.user_id, given.movie_id)
     await publisher.publish_removal(event)
     services.metrics.removals_accepted.inc()
-    return JSONResponse(
-        {"event_id": event.event_id, "user_id": event.user_id, "movie_id": event.movie_id,
-         "op": "remove", "rated_at": event.rated_at.isoformat()},
-        status_code=202,
-    )
+    return json_response(RemovalAccepted(event_id=event.event_id, user_id=event.user_id,
+                                         movie_id=event.movie_id, rated_at=event.rated_at), 202)
 
 
 async def ratings(request: Request) -> JSONResponse:

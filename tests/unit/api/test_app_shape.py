@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import httpx
 from starlette.routing import Route
@@ -15,10 +16,13 @@ from typer.testing import CliRunner
 from api import openapi
 from api.app import create_app
 from api.metrics import Metrics, MetricsMiddleware
+from api.models import RemovalAccepted, json_response
 from api.page import PAGE, fragment, render_page
 from cli import app as cli_app
-from infra.repositories.serving import Served, Suggestion
+from infra.repositories.serving import LIMIT_MAX, Served, Suggestion
 from infra.settings import Settings
+from ml.genres import MAX_GENRE_CHARS
+from schemas.ratings import MAX_ID, RATING_MAX, RATING_MIN
 
 
 def test_every_route_is_described_with_its_methods() -> None:
@@ -27,14 +31,42 @@ def test_every_route_is_described_with_its_methods() -> None:
         route.path: {m.lower() for m in (route.methods or ()) if m != "HEAD"}
         for route in app.routes if isinstance(route, Route)
     }
-    described = {path: set(ops) for path, ops in openapi.PATHS.items() if not path.startswith("/static/")}
+    paths = openapi.build()["paths"]
+    described = {path: set(ops) for path, ops in paths.items() if not path.startswith("/static/")}
     assert routes == described
 
 
 def test_description_is_json_and_refers_to_existing_schemas() -> None:
-    text = json.dumps(openapi.build())
-    for name in set(re.findall(r"#/components/schemas/(\w+)", text)):
-        assert name in openapi.SCHEMAS
+    description = openapi.build()
+    text = json.dumps(description)
+    referred = set(re.findall(r"#/components/schemas/(\w+)", text))
+    assert referred == set(description["components"]["schemas"])  # each one used, none missing
+    assert description["openapi"].startswith("3.1")
+    assert "nullable" not in text  # OpenAPI 3.0's; 3.1 says null with JSON Schema's types
+
+
+def test_the_description_takes_its_limits_from_the_code_that_enforces_them() -> None:
+    description = openapi.build()
+    schemas = description["components"]["schemas"]
+    rating = schemas["Rating"]["properties"]["rating"]
+    assert (rating["minimum"], rating["maximum"], rating["multipleOf"]) == (RATING_MIN, RATING_MAX, 0.5)
+    assert schemas["UserMovie"]["properties"]["movie_id"]["maximum"] == MAX_ID
+    assert schemas["Rating"]["additionalProperties"] is False  # unknown fields are refused
+    query = {p["name"]: p for p in description["paths"]["/api/suggestions/"]["get"]["parameters"]}
+    assert query["limit"]["schema"]["maximum"] == LIMIT_MAX and query["user_id"]["required"] is True
+    assert query["genre"]["schema"] == {"type": "string", "minLength": 1, "maxLength": MAX_GENRE_CHARS}
+    removal = description["paths"]["/api/ratings"]["delete"]
+    assert removal["requestBody"]["content"][
+        "application/x-www-form-urlencoded"]["schema"] == {"$ref": "#/components/schemas/UserMovie"}
+    assert set(removal["responses"]) == {"202", "400", "413", "422", "503"}
+
+
+def test_answers_built_from_models_are_as_before() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    body = json.loads(json_response(RemovalAccepted(
+        event_id="6f0c1a52-3b7e-4f0e-9d1c-5a7e2b9c4d10", user_id=1, movie_id=2, rated_at=when), 202).body)
+    assert body == {"event_id": "6f0c1a52-3b7e-4f0e-9d1c-5a7e2b9c4d10", "user_id": 1, "movie_id": 2,
+                    "op": "remove", "rated_at": "2026-01-02T03:04:05+00:00"}
 
 
 def test_fragment_escapes_text_and_carries_the_rating_values() -> None:
