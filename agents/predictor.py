@@ -52,9 +52,9 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
     )
 
     async def write() -> int:
-        async with pool.acquire() as conn:
-            return await suggestions_repo.replace_for_users(conn, job.user_ids, rows, job.model_version,
-                                                            rated_from=rated.rated_from)
+        return await suggestions_repo.replace_in_parts(
+            pool, job.user_ids, rows, job.model_version, rated_from=rated.rated_from,
+            parts=deps.settings.prediction_write_parts)
 
     written = await with_retry("writing suggestions", write)
     deps.metrics.suggestions_written.inc(written)

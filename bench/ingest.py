@@ -110,7 +110,9 @@ async def publish_backlog(settings: Settings, messages: list[tuple[bytes, bytes]
 
 
 async def drain_backlog(pool: asyncpg.Pool, worker: WorkerProcess, n: int, spy_path: Any,
-                 timeout_s: float) -> dict[str, Any]:
+                 timeout_s: float, *, already: int = 0) -> dict[str, Any]:
+    """Poll the ratings counter until ``n`` more than ``already`` are stored; the rate is
+    from the first poll that saw any of them to the last."""
     progress: list[list[float]] = []
     first: tuple[float, int] | None = None
     spy: SpyRecorder | None = None
@@ -121,7 +123,7 @@ async def drain_backlog(pool: asyncpg.Pool, worker: WorkerProcess, n: int, spy_p
             raise TimeoutError(f"{stored:,} of {n:,} ratings stored after {timeout_s:.0f} s")
         worker.check_alive()
         async with pool.acquire() as conn:
-            stored = await retrain_repo.pending_count(conn)
+            stored = await retrain_repo.pending_count(conn) - already
         now = time.perf_counter()
         if stored and first is None:
             first = (now, stored)

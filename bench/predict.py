@@ -6,8 +6,9 @@ users and ratings:
 * streamrec: jobs of ``settings.prediction_batch_size`` users, each as the predictor
   agent does it (read the users' rated pairs and the catalogue, ``ml.serve.suggestion_rows``:
   the ranking model orders, the SVD gives each row its predicted rating;
-  ``suggestions.replace_for_users`` with COPY), one job after another on one
-  connection; run twice, before and after the seed loop, and averaged;
+  ``suggestions.replace_in_parts``: one upsert of a row per user, in
+  ``prediction_write_parts`` transactions at once), one job after another; run twice,
+  before and after the seed loop, and averaged;
 * the seed: for a few users, ``algo.predict(user, movie).est`` of a Surprise SVD for
   every movie and one ``INSERT … ON CONFLICT (user_id, movie_id) DO UPDATE`` per pair
   over asyncpg in autocommit (Django's ``update_or_create``), extrapolated per user.
@@ -62,8 +63,9 @@ METHOD = (
     "with few epochs (timing does not depend on fit quality), movies/users/ratings COPYed into "
     "a throw-away database. streamrec: jobs of `prediction_batch_size` users, each reading the "
     "users' rated pairs and the catalogue, `ml.topk.recommend` (top 50, rated excluded) and "
-    "`suggestions.replace_for_users` (one upsert of a row per user, its items rendered), one "
-    "job after another on one connection — the predictor agent's steps without Kafka; two "
+    "`suggestions.replace_in_parts` (one upsert of a row per user, its items rendered, in "
+    "`prediction_write_parts` transactions at once on connections of their own), one job after "
+    "another — the predictor agent's steps without Kafka; two "
     "passes (before and after the seed loop), averaged. Seed: for the first users, "
     "`algo.predict(u, i).est` for every movie and one `INSERT … ON CONFLICT DO UPDATE` per pair into "
     "a table of the seed's shape (a row per pair, its two indexes) "
@@ -112,8 +114,9 @@ async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, bundle: ModelBu
                 top = suggestion_rows(bundle, job, k=settings.top_k, catalogue=catalogue,
                                       rated=RatedPairs.of(rated.user_ids, rated.movie_ids))
             with stopwatch() as t_write:
-                rows += await suggestions_repo.replace_for_users(conn, job, top, version,
-                                                                 rated_from=rated.rated_from)
+                rows += await suggestions_repo.replace_in_parts(pool, job, top, version,
+                                                                rated_from=rated.rated_from,
+                                                                parts=settings.prediction_write_parts)
             read, score, write = read + t_read[0], score + t_score[0], write + t_write[0]
     return Pass(time.perf_counter() - started, read, score, write, rows)
 

@@ -25,17 +25,20 @@ import asyncio
 import contextlib
 import gc
 import math
+import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pandas as pd
 
 from bench.api import VERSION, Server, activate_for_serving, run_loadgen
-from bench.common import BenchRun, at_most, bench_run, stopwatch
+from bench.common import BenchRun, Target, at_least, at_most, bench_run, stopwatch
 from bench.dataload import load_movies, load_ratings
 from bench.ingest import drain_backlog, encode_ratings, publish_backlog
 from bench.predict import streamrec_pass
+from bench.retrain import _wait_for_model
 from bench.worker import WorkerProcess, worker_session
 from infra import db
 from infra.repositories import ratings as ratings_repo
@@ -48,6 +51,7 @@ from ml.scoring import SVDFactors, from_surprise
 from ml.sparse_synthetic import generate_sparse, ml25m_shape
 from ml.train import SVDParams, fit_svd, training_executor
 from schemas.ratings import RATING_MAX, RATING_MIN
+from streams.publisher import EventPublisher
 
 GiB = 1024**3
 SMOKE_RATINGS = 20_000
@@ -67,7 +71,7 @@ METHOD = (
     "here but the smoke one); RSS from /proc after each step and the process's peak (VmHWM). "
     "Scoring and writing every user's top 50: the predict benchmark's `streamrec_pass` (jobs of "
     "`prediction_batch_size` users: read rated pairs, `ml.serve.suggestion_rows`, "
-    "`suggestions.replace_for_users`), this process's peak RSS reset just before. Serving: the "
+    "`suggestions.replace_in_parts`), this process's peak RSS reset just before. Serving: the "
     "API under uvicorn, open loop at a fixed rate over all users in random order (the api "
     "benchmark's load generator). Growth: (t_large / t_small) / (n_large / n_small) between the "
     "smallest and the largest size measured (1 = linear)."
@@ -168,18 +172,71 @@ async def _serve(bench: BenchRun, users: list[int], rate: int, seconds: float) -
     return {"rate": rate, "latency_ms": fixed["latency_ms"]}
 
 
+async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[bytes, bytes]],
+                   already: int, n_users: int, *, wait_s: float) -> dict[str, Any]:
+    """A real worker's retrain, request → every list of the new version live, with a
+    backlog of fresh ratings published once the fit is under way (``wait_s`` after the
+    request: the export's time and a margin) and its drain rate while the fit runs."""
+    async with pool.acquire() as conn:
+        # The stand-in version of the serving phase has no artifact: train as if first.
+        await conn.execute("UPDATE model_versions SET is_active = false")
+    worker = WorkerProcess(bench.worker_env(), bench.tmp / "worker-retrain.log", interval=0.5)
+    worker.start()
+    try:
+        await worker.wait_ready(timeout_s=120)
+        publisher = EventPublisher(bench.settings)
+        await publisher.start()
+        try:
+            requested = time.time()
+            await publisher.request_retrain("manual")
+        finally:
+            await publisher.stop()
+        await asyncio.sleep(wait_s)
+        clock = time.time() - time.perf_counter()  # perf_counter → wall time
+        await publish_backlog(bench.settings, backlog)
+        drained = await drain_backlog(pool, worker, len(backlog), None, timeout_s=600 + len(backlog) / 200,
+                                      already=already)
+        version, done = await _wait_for_model(pool, worker, n_users, timeout_s=3600)
+        worker.sample_once()
+    finally:
+        worker.stop()
+    created = version.created_at.timestamp() if version.created_at else done
+    # The part of the drain before the model was recorded: the fit (and its evaluation).
+    progress = [(clock + worker.started_at + t, n) for t, n in drained["progress"]]
+    start_t, start_n = progress[0]
+    inside = [(t, n) for t, n in progress if t <= created]
+    end_t, end_n = inside[-1] if len(inside) > 1 else progress[-1]
+    fit_s = float(version.params["fit_seconds"]) + float((version.params.get("ranking") or {})
+                                                         .get("fit_seconds", 0.0))
+    return {
+        "total_s": done - requested, "fit_s": fit_s, "beyond_fit_s": done - requested - fit_s,
+        "model_recorded_after_s": created - requested,
+        "lists_live_after_model_s": done - created,
+        "ingest_during_fit_events": end_n - start_n,
+        "ingest_during_fit_events_per_s": (end_n - start_n) / max(end_t - start_t, 1e-9),
+        "ingest_drained_within_fit": len(inside) == len(progress),
+        "decision": version.decision,
+        "worker_peak_gib": worker.peak_rss_bytes / GiB,
+    }
+
+
 async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[str, Any]:
     shape = ml25m_shape(n_ratings)
     n_ingest = 2_000 if smoke else 100_000
     seconds: dict[str, float] = {}
     _reset_peak_rss()
     with stopwatch() as t:
-        data = generate_sparse(shape["n_users"], shape["n_movies"], n_ratings + n_ingest, seed=0)
+        # Two backlogs held back: one drained alone, one drained while the worker trains.
+        data = generate_sparse(shape["n_users"], shape["n_movies"], n_ratings + 2 * n_ingest, seed=0)
     seconds["generate"] = t[0]
     generator_peak = _status_bytes("VmHWM")
+    shuffled = np.random.default_rng(0).permutation(len(data.ratings))
     held_back = np.zeros(len(data.ratings), dtype=bool)
-    held_back[np.random.default_rng(0).permutation(len(held_back))[:n_ingest]] = True
-    backlog = encode_ratings(data.ratings[held_back])
+    held_back[shuffled[: 2 * n_ingest]] = True
+    during_fit = np.zeros(len(data.ratings), dtype=bool)
+    during_fit[shuffled[n_ingest : 2 * n_ingest]] = True
+    backlog = encode_ratings(data.ratings[held_back & ~during_fit])
+    backlog_during_fit = encode_ratings(data.ratings[during_fit])
     history = clean_ratings(data.ratings[~held_back])
     users = np.unique(history["user_id"].to_numpy(np.int64)).tolist()
     print(f"scale {label(n_ratings)}: {len(history):,} ratings, {len(users):,} users x "
@@ -194,6 +251,9 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[s
                 await load_movies(conn, data)
                 with stopwatch() as t:
                     await load_ratings(conn, history)
+                    # A serving database's steady state: autovacuum has set the visibility
+                    # map of settled rows, so reading a job's ratings is an index-only scan.
+                    await conn.execute("VACUUM (ANALYZE) ratings")
             seconds["load (fixture, COPY)"] = t[0]
             await publish_backlog(settings, backlog)
             worker.start()
@@ -233,13 +293,22 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[s
                 await activate_for_serving(conn, len(history))
             serving = await _serve(bench, users, 100 if smoke else 500, 1.0 if smoke else 10.0)
             print(f"scale {label(n_ratings)}: serving {serving['latency_ms']}", flush=True)
+            retrain = await _retrain(bench, pool, backlog_during_fit, n_ingest, len(users),
+                                     wait_s=seconds["export"] + 2.0)
+            memory["worker (retrain, with its training processes)"] = retrain.pop("worker_peak_gib")
+            print(f"scale {label(n_ratings)}: retrain request → every list live in "
+                  f"{retrain['total_s']:.1f} s "
+                  f"(fit {retrain['fit_s']:.1f} s); ingest during the fit "
+                  f"{retrain['ingest_during_fit_events_per_s']:,.0f} events/s", flush=True)
+    alone = drained["events_per_s"]  # 0 when a (smoke) backlog is stored before the first poll
+    retrain["ingest_ratio_during_fit"] = retrain["ingest_during_fit_events_per_s"] / alone if alone else None
     return {
         "n_ratings": len(history), "n_users": len(users), "n_movies": shape["n_movies"],
         "ranking_model": ranking.kind, "svd": svd_params(base).as_dict(),
         "phases_s": seconds, "all_lists_s": done.total_s, "lists_rows": done.rows,
         "ingest_events": n_ingest, "ingest_events_per_s": drained["events_per_s"],
         "serving_rate": serving["rate"], "serving_ms": serving["latency_ms"],
-        "memory_gib": memory,
+        "retrain": retrain, "memory_gib": memory,
     }
 
 
@@ -259,6 +328,23 @@ def growth(sizes: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _retrain_targets(name: str, size: dict[str, Any]) -> list[Target]:
+    """The retrain phase's targets (sizes measured before it existed have none)."""
+    retrain = size.get("retrain")
+    if retrain is None:
+        return []
+    targets = [
+        at_most(f"worker peak (retrain, with its training processes) at {name}",
+                size["memory_gib"]["worker (retrain, with its training processes)"], 8.0, "GiB"),
+        at_most(f"retrain request → every list live, beyond the fit, at {name}", retrain["beyond_fit_s"],
+                60.0, "s"),
+    ]
+    if retrain["ingest_ratio_during_fit"] is not None:
+        targets.append(at_least(f"ingest during a fit / without one at {name}",
+                                retrain["ingest_ratio_during_fit"], 0.5, "x"))
+    return targets
+
+
 async def run(base: Settings, scale: Any, *, sizes: str = DEFAULT_SIZES,
               previous: dict[str, Any] | None = None) -> dict[str, Any]:
     smoke = scale.name == "smoke"
@@ -275,6 +361,7 @@ async def run(base: Settings, scale: Any, *, sizes: str = DEFAULT_SIZES,
                 8.0, "GiB"),
         at_most(f"worker peak (ingest) at {largest_label}", largest["memory_gib"]["worker (ingest)"],
                 8.0, "GiB"),
+        *_retrain_targets(largest_label, largest),
         *[at_most(f"{phase}: growth vs linear", g["vs_linear"], 1.3, "x") for phase, g in grown.items()],
     ]
     fastest = max(grown, key=lambda p: grown[p]["exponent"]) if grown else None

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
         500, ge=1, description="Most users the speed layer re-ranks in one round (the rest "
         "wait for the next round): bounds one round's memory and write.")
     prediction_batch_size: int = Field(500, ge=1, description="Users per prediction job.")
+    prediction_write_parts: int = Field(
+        2, ge=1, description="Transactions a prediction job's lists are written in at once "
+        "(each on a connection of its own, for a range of the job's users): writing lists is "
+        "Postgres CPU, and one statement uses one core.")
 
     # --- Retraining ------------------------------------------------------------------
     retrain_every_n_ratings: int = Field(

@@ -24,7 +24,9 @@ Arrays in, arrays out: no I/O.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -34,8 +36,9 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
+from ml.block_topk import BLOCK_MOVIES, HEAD_MOVIES, BlockIndex, block_index, block_top_k
 from ml.scoring import F64, I64, as_ids
-from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_top_k, top_k_rows
+from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_chunks, rank_top_k, top_k_rows
 
 Kind = Literal["auto", "ease", "puresvd"]
 F32 = npt.NDArray[np.float32]
@@ -86,8 +89,8 @@ class RankingModel:
     def scores(self, history: sp.csr_matrix) -> F32:
         """Scores of every known movie for each history row (users x movies), float32:
         scoring all users is memory-bound, and every pass over the matrix costs half."""
-        prior = self._prior(history)
         if self.kind == "ease":
+            prior = self._prior(history)
             # Sparse rows times the dense item matrix costs in proportion to the ratings;
             # the dense product (BLAS on every core, without the GIL) only wins once the
             # rows are dense enough to pay for its users x movies x movies work.
@@ -97,15 +100,30 @@ class RankingModel:
             if prior is not None:
                 scores += prior[0][:, None] * prior[1][None, :]
             return scores
-        left = np.asarray(history @ self.weights, dtype=np.float32)
-        right = self.weights
-        if prior is not None:
-            # The prior is a rank-one term: one more factor column, inside the same product,
-            # instead of a users x movies temporary added afterwards.
-            left = np.hstack([left, prior[0][:, None]])
-            right = np.hstack([right, prior[1][:, None]])
-        result: F32 = left @ right.T
+        result: F32 = self.user_side(history) @ self.item_side.T
         return result
+
+    def user_side(self, history: sp.csr_matrix) -> F32:
+        """PureSVD's user rows: a score is a user row times an item row (``item_side``)."""
+        left = np.asarray(history @ self.weights, dtype=np.float32)
+        prior = self._prior(history)
+        if prior is None:
+            return left
+        # The prior is a rank-one term: one more factor column, inside the same product,
+        # instead of a users x movies temporary added afterwards.
+        return np.hstack([left, prior[0][:, None]])
+
+    @cached_property
+    def item_side(self) -> F32:
+        """PureSVD's item rows, with the popularity prior's column when it has one."""
+        if self.popularity is None or not self.params.popularity_prior:
+            return self.weights
+        return np.ascontiguousarray(np.hstack([self.weights, self.popularity[:, None]]))
+
+    @cached_property
+    def blocks(self) -> BlockIndex:
+        """The item side cut into blocks by row norm (:mod:`ml.block_topk`)."""
+        return block_index(self.item_side)
 
     def _prior(self, history: sp.csr_matrix) -> tuple[F32, F32] | None:
         """Each row's weight of the popularity prior (it fades as a history grows), and
@@ -218,6 +236,9 @@ def rank(
     ranking scores), rated ones excluded, and the pairs of ``excluded`` too (hidden
     movies: left out of the list, not taken as history). Candidates default to the
     movies the model knows; one it does not know scores ``-inf`` and is never suggested."""
+    if model.kind == "puresvd" and len(model.movie_ids) > HEAD_MOVIES + BLOCK_MOVIES:
+        return _rank_by_blocks(model, user_ids, k=k, rated=rated, candidates=candidates,
+                               chunk_size=chunk_size, excluded=excluded)
     movies = model.movie_ids if candidates is None else np.unique(as_ids(candidates))
     cols = model.columns(movies)
     known = cols >= 0
@@ -225,8 +246,10 @@ def rank(
     identity = bool(known.all()) and np.array_equal(cols, np.arange(len(model.movie_ids)))
     gather = np.where(known, cols, 0)
 
+    history = _history_rows(model, user_ids, rated)
+
     def block(users: I64, _movies: I64) -> F32:
-        full = model.scores(model.history(users, rated))
+        full = model.scores(history(users))
         if identity:  # the candidates are the model's movies: no copy
             return full
         out: F32 = np.take(full, gather, axis=1)  # one gather pass
@@ -234,6 +257,46 @@ def rank(
         return out
 
     return rank_top_k(block, user_ids, movies, k=k, rated=rated.plus(excluded), chunk_size=chunk_size)
+
+
+def _history_rows(model: RankingModel, user_ids: npt.ArrayLike,
+                  rated: RatedPairs) -> Callable[[I64], sp.csr_matrix]:
+    """History rows of any of ``user_ids``, from one history matrix of them all: built
+    per chunk, each chunk would search every rated pair again."""
+    users = np.unique(as_ids(user_ids))
+    matrix = model.history(users, rated)
+
+    def rows(chunk: I64) -> sp.csr_matrix:
+        return matrix[np.searchsorted(users, chunk)]
+
+    return rows
+
+
+def _rank_by_blocks(
+    model: RankingModel,
+    user_ids: npt.ArrayLike,
+    *,
+    k: int,
+    rated: RatedPairs,
+    candidates: npt.ArrayLike | None,
+    chunk_size: int,
+    excluded: RatedPairs | None,
+) -> TopK:
+    """:func:`rank` of a PureSVD model over a large catalogue, scoring only the movie
+    blocks that can reach each user's list (:mod:`ml.block_topk`): the same rows."""
+    blocked = None
+    if candidates is not None:
+        allowed = np.isin(model.movie_ids, as_ids(candidates))
+        blocked = None if allowed.all() else ~allowed
+
+    history = _history_rows(model, user_ids, rated)
+
+    def chunk_top_k(users: I64, rows: I64, cols: I64) -> tuple[I64, F64]:
+        left = model.user_side(history(users))
+        return block_top_k(left, model.blocks, k, rows, cols, blocked)
+
+    return rank_chunks(chunk_top_k, user_ids, model.movie_ids, rated=rated.plus(excluded),
+                       chunk_size=chunk_size)
 
 
 def similar_movies(model: RankingModel, k: int, *, chunk: int = 1024) -> tuple[I64, I64, F64]:

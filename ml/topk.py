@@ -140,6 +140,11 @@ def top_k_rows(scores: npt.NDArray[np.floating[Any]], k: int) -> tuple[I64, F64]
     return np.take_along_axis(idx, order, axis=1), best
 
 
+# Each chunk's (column indexes, values) of its k best, shaped (chunk, <= k), from the
+# chunk's users and the rows and columns of its excluded cells.
+ChunkTopK = Callable[[I64, I64, I64], tuple[I64, F64]]
+
+
 def rank_top_k(
     score_block: ScoreBlock,
     user_ids: npt.ArrayLike,
@@ -156,17 +161,35 @@ def rank_top_k(
     different ``chunk_size`` or batch of users may change values in the last bit
     (BLAS rounds blocks of different sizes differently).
     """
-    users = _unique_in_order(as_ids(user_ids))
     movies = np.unique(as_ids(movie_ids))  # sorted: column order is the tie-break
+
+    def chunk_top_k(chunk: I64, rows: I64, cols: I64) -> tuple[I64, F64]:
+        scores = score_block(chunk, movies)
+        scores[rows, cols] = -np.inf
+        return top_k_rows(scores, k)
+
+    return rank_chunks(chunk_top_k, user_ids, movies, rated=rated, chunk_size=chunk_size)
+
+
+def rank_chunks(
+    chunk_top_k: ChunkTopK,
+    user_ids: npt.ArrayLike,
+    movies: I64,
+    *,
+    rated: RatedPairs | None = None,
+    chunk_size: int = DEFAULT_CHUNK_USERS,
+) -> TopK:
+    """The users' top rows by ``chunk_top_k`` over ``movies`` (sorted, unique; its
+    column indexes are positions in them), chunk by chunk, chunks side by side in
+    threads; rated pairs are the excluded cells. Rows of ``-inf`` are left out."""
+    users = _unique_in_order(as_ids(user_ids))
     indptr, cols = exclusion_csr(users, movies, rated)
 
     def one_chunk(start: int) -> tuple[I64, I64, F64]:
         chunk = users[start : start + chunk_size]
-        scores = score_block(chunk, movies)
         lo, hi = indptr[start], indptr[start + len(chunk)]
         rows = np.repeat(np.arange(len(chunk)), np.diff(indptr[start : start + len(chunk) + 1]))
-        scores[rows, cols[lo:hi]] = -np.inf
-        idx, vals = top_k_rows(scores, k)
+        idx, vals = chunk_top_k(chunk, rows, cols[lo:hi])
         keep = np.isfinite(vals)  # fewer than k unrated candidates left
         return np.broadcast_to(chunk[:, None], idx.shape)[keep], movies[idx[keep]], vals[keep]
 
@@ -179,13 +202,11 @@ def rank_top_k(
             parts = list(pool.map(one_chunk, starts))
     else:
         parts = [one_chunk(start) for start in starts]
-    out_u = [p[0] for p in parts]
-    out_m = [p[1] for p in parts]
-    out_v = [p[2] for p in parts]
-    if not out_u:
+    if not parts:
         empty_i = np.zeros(0, dtype=np.int64)
         return TopK(empty_i, empty_i.copy(), np.zeros(0, dtype=np.float64))
-    return TopK(np.concatenate(out_u), np.concatenate(out_m), np.concatenate(out_v))
+    return TopK(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]))
 
 
 def recommend(

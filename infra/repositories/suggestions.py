@@ -3,7 +3,10 @@ speed layer (migration 0008 says how a list stays exact without did_rate)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+
+import asyncpg
 
 from infra.repositories import Connection
 
@@ -72,6 +75,43 @@ async def replace_for_users(
         if emptied:
             await conn.execute("DELETE FROM user_lists WHERE user_id = ANY($1::int[])", emptied)
     return len(rows)
+
+
+async def replace_in_parts(
+    pool: asyncpg.Pool,
+    user_ids: Sequence[int],
+    rows: Sequence[Row],
+    model_version: str,
+    *,
+    rated_from: int,
+    parts: int,
+    made_by: str = "batch",
+) -> int:
+    """:func:`replace_for_users` in ``parts`` transactions at once, on connections of
+    their own, each for a range of the users: writing a list is Postgres CPU (rendering
+    its items, the upsert), and one statement runs on one core. Each user's list is
+    still replaced in one transaction; the users' ranges are disjoint, and each part
+    locks its rows in user order, so the parts never wait on each other."""
+    users = sorted(set(user_ids))
+    parts = max(1, min(parts, len(users)))
+    if parts == 1:
+        async with pool.acquire() as conn:
+            return await replace_for_users(conn, user_ids, rows, model_version, rated_from=rated_from,
+                                           made_by=made_by)
+    part_of = {user: i * parts // len(users) for i, user in enumerate(users)}
+    users_of: list[list[int]] = [[] for _ in range(parts)]
+    rows_of: list[list[Row]] = [[] for _ in range(parts)]
+    for user in users:
+        users_of[part_of[user]].append(user)
+    for row in rows:
+        rows_of[part_of[row[0]]].append(row)
+
+    async def write(part: int) -> int:
+        async with pool.acquire() as conn:
+            return await replace_for_users(conn, users_of[part], rows_of[part], model_version,
+                                           rated_from=rated_from, made_by=made_by)
+
+    return sum(await asyncio.gather(*(write(part) for part in range(parts))))
 
 
 async def users_served_by(conn: Connection, model_version: str) -> int:

@@ -287,3 +287,21 @@ async def test_a_deleted_movie_leaves_every_list_at_once(client: httpx.AsyncClie
     body = (await client.get("/api/suggestions/?user_id=7")).json()
     assert [s["id"] for s in body["suggestions"]] == [3, 5]
     assert (await client.get("/api/suggestions/?user_id=8")).json()["source"] == "popular"
+
+
+async def test_lists_written_in_parts_equal_lists_written_at_once(seeded: asyncpg.Pool) -> None:
+    users = [9, 2, 7, 4, 5, 1, 8]
+    rows = [(u, m, float(10 - m), 3.0 + m / 10) for u in users if u != 8 for m in range(1, 4 + u % 3)]
+    lists = "SELECT user_id, movie_ids, rank_values, predicted, items FROM user_lists ORDER BY user_id"
+    async with seeded.acquire() as conn:
+        await suggestions_repo.replace_for_users(conn, [8], [(8, 1, 1.0)], "old", rated_from=1)
+        await suggestions_repo.replace_for_users(conn, users, rows, "v1", rated_from=1)
+    at_once = [dict(r) for r in await seeded.fetch(lists)]
+    await seeded.execute("DELETE FROM user_lists")
+    async with seeded.acquire() as conn:
+        await suggestions_repo.replace_for_users(conn, [8], [(8, 1, 1.0)], "old", rated_from=1)
+    written = await suggestions_repo.replace_in_parts(seeded, users, rows, "v1", rated_from=1, parts=3)
+    assert written == len(rows)
+    assert [dict(r) for r in await seeded.fetch(lists)] == at_once
+    assert 8 not in [r["user_id"] for r in at_once], "a user without rows loses their list"
+    assert await seeded.fetchval("SELECT count(DISTINCT model_version) FROM user_lists") == 1

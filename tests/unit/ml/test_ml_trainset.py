@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,3 +87,25 @@ def test_seeded_svd_fits_are_bit_for_bit_equal(
     assert ours.trainset._raw2inner_id_items == reference.trainset._raw2inner_id_items
     user, movie = int(frame["user_id"].iloc[0]), int(frame["movie_id"].iloc[-1])
     assert ours.predict(user, movie).est == reference.predict(user, movie).est
+
+
+def test_a_pickled_trainset_is_surprises_own_with_the_same_ratings(shuffled: pd.DataFrame) -> None:
+    ours = trainset_from_frame(shuffled, SCALE)
+    loaded = pickle.loads(pickle.dumps(ours))
+    assert type(loaded) is Trainset  # loads where only Surprise is installed
+    _assert_same_trainset(loaded, _surprise_trainset(shuffled, SCALE))
+
+
+def test_the_compact_trainset_holds_no_python_object_per_rating(shuffled: pd.DataFrame) -> None:
+    ours = trainset_from_frame(shuffled, SCALE)
+    assert ours._ur is None and ours._ir is None  # built only when asked for
+    columns = (ours.users, ours.items, ours.ratings, ours.rows)
+    assert sum(column.nbytes for column in columns) == 20 * ours.n_ratings
+
+
+def test_known_users_and_items_are_the_inner_ids(shuffled: pd.DataFrame) -> None:
+    ours = trainset_from_frame(shuffled, SCALE)
+    assert ours.knows_user(0) and ours.knows_user(ours.n_users - 1)
+    assert not ours.knows_user(ours.n_users) and not ours.knows_user(-1)
+    assert not ours.knows_user("UKN__7")  # Surprise's marker of an unknown raw id
+    assert ours.knows_item(ours.n_items - 1) and not ours.knows_item(ours.n_items)
