@@ -8,11 +8,12 @@ rating. Pure: arrays in, rows out.
 
 from __future__ import annotations
 
+import numpy as np
 import numpy.typing as npt
 
 from ml.model_store import ModelBundle
 from ml.ranking import rank
-from ml.scoring import score_pairs
+from ml.scoring import as_ids, score_pairs
 from ml.topk import RatedPairs, recommend
 
 SuggestionRow = tuple[int, int, float, float]  # user_id, movie_id, value (order), predicted rating
@@ -23,7 +24,10 @@ def suggestion_rows(bundle: ModelBundle, user_ids: npt.ArrayLike, *, k: int, rat
                     hidden: RatedPairs | None = None) -> list[SuggestionRow]:
     """Each user's ``k`` best movies of ``catalogue`` (default: all the version knows),
     best first, neither rated nor ``hidden`` by the user. Ratings are the users' history;
-    hidden movies are only left out."""
+    hidden movies are only left out. A user without a rating (every one removed) gets no
+    rows: new again, they are served the cold-start list, not a model's guess from nothing."""
+    users = as_ids(user_ids)
+    user_ids = users[np.isin(users, rated.user_ids)]
     if bundle.ranking is None:
         top = recommend(bundle.svd, user_ids, k=k, rated=rated.plus(hidden), catalogue=catalogue)
         predicted = top.values
