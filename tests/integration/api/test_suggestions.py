@@ -290,7 +290,7 @@ async def test_a_deleted_movie_leaves_every_list_at_once(client: httpx.AsyncClie
 
 
 async def test_lists_written_in_parts_equal_lists_written_at_once(seeded: asyncpg.Pool) -> None:
-    users = [9, 2, 7, 4, 5, 1, 8]
+    users = [*range(200, 99, -1), 8]  # enough users for three parts (MIN_PART_USERS each)
     rows = [(u, m, float(10 - m), 3.0 + m / 10) for u in users if u != 8 for m in range(1, 4 + u % 3)]
     lists = "SELECT user_id, movie_ids, rank_values, predicted, items FROM user_lists ORDER BY user_id"
     async with seeded.acquire() as conn:
@@ -304,4 +304,5 @@ async def test_lists_written_in_parts_equal_lists_written_at_once(seeded: asyncp
     assert written == len(rows)
     assert [dict(r) for r in await seeded.fetch(lists)] == at_once
     assert 8 not in [r["user_id"] for r in at_once], "a user without rows loses their list"
+    assert len(users) >= 3 * suggestions_repo.MIN_PART_USERS
     assert await seeded.fetchval("SELECT count(DISTINCT model_version) FROM user_lists") == 1
