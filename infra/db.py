@@ -95,18 +95,32 @@ def drop_database(admin_url: str, name: str, *, attempts: int = 5) -> None:
     """``DROP DATABASE name WITH (FORCE)`` (tests' and benchmarks' throw-away databases).
 
     FORCE terminates the database's other backends, and fails when one is not ours to
-    terminate: an autovacuum worker, or a backend that is just ending. Both go away by
-    themselves, so the drop is tried again after a pause."""
-    drop = psycopg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg_sql.Identifier(name))
+    terminate: an autovacuum worker (busy for minutes after a load of millions of rows),
+    or a backend that is just ending. Then our own sessions are ended and a plain DROP
+    is tried, which stops autovacuum workers itself; both are tried again after a pause."""
+    ident = psycopg_sql.Identifier(name)
+    force = psycopg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident)
+    plain = psycopg_sql.SQL("DROP DATABASE IF EXISTS {}").format(ident)
     for attempt in range(attempts):
         try:
             with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(drop)
+                try:
+                    conn.execute(force)
+                except psycopg.errors.InsufficientPrivilege:
+                    conn.execute(_END_OWN_SESSIONS, (name,))
+                    conn.execute(plain)
             return
-        except psycopg.errors.InsufficientPrivilege:
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5)
+
+
+_END_OWN_SESSIONS = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = %s AND pid <> pg_backend_pid() AND usename = current_user
+  AND backend_type = 'client backend'
+"""
 
 
 def redact(url: str) -> str:
