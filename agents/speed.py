@@ -18,10 +18,8 @@ redelivered batch finds the same ratings and rewrites the same lists.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import faust
 
@@ -30,30 +28,19 @@ from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
-from ml.serve import SuggestionRow, suggestion_rows
+from ml.serve import suggestion_rows
 from ml.topk import RatedPairs
 from streams.retry import with_retry
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, eq=False)
-class Round:
-    """One round's lists, scored and not yet written."""
-
-    users: list[int]
-    rows: list[SuggestionRow]
-    version: str
-    rated_from: int
-
-
-async def score_round(deps: WorkerDeps, user_ids: Iterable[int]) -> Round | None:
-    """Read these users' ratings and rank their lists from the active version; None
-    when there is nothing to write (no users, no model yet)."""
+async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
+    """Rewrite these users' lists from the active version; returns the users written."""
     settings = deps.settings
     users = sorted(set(user_ids))
     if not users:
-        return None
+        return 0
     pool = await deps.pool()
 
     async def read() -> tuple[models_repo.ModelVersion | None, list[int], ratings_repo.RatedPairsRead]:
@@ -65,70 +52,35 @@ async def score_round(deps: WorkerDeps, user_ids: Iterable[int]) -> Round | None
 
     active, catalogue, rated = await with_retry("reading users to re-rank", read)
     if active is None:
-        return None  # no model yet: the cold-start list serves
+        return 0  # no model yet: the cold-start list serves
     bundle = await deps.bundle_of(active)
     if bundle is None:
-        return None
+        return 0
     rows = await asyncio.to_thread(suggestion_rows, bundle, users, k=settings.top_k,
                                    rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue,
                                    hidden=RatedPairs.of(rated.hidden_user_ids, rated.hidden_movie_ids))
-    return Round(users, rows, active.version_name, rated.rated_from)
-
-
-async def write_round(deps: WorkerDeps, scored: Round) -> int:
-    """Replace the round's lists (marked realtime); returns the users written."""
-    pool = await deps.pool()
 
     async def write() -> int:
-        return await suggestions_repo.replace_in_parts(
-            pool, scored.users, scored.rows, scored.version, rated_from=scored.rated_from,
-            parts=deps.settings.prediction_write_parts, made_by="realtime")
+        async with pool.acquire() as conn:
+            return await suggestions_repo.replace_for_users(
+                conn, users, rows, active.version_name, rated_from=rated.rated_from, made_by="realtime")
 
     await with_retry("writing realtime suggestions", write)
-    deps.metrics.realtime_users.inc(len(scored.users))
-    return len(scored.users)
-
-
-async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
-    """Rewrite these users' lists from the active version; returns the users written."""
-    scored = await score_round(deps, user_ids)
-    return 0 if scored is None else await write_round(deps, scored)
-
-
-async def _written(writing: asyncio.Task[int] | None) -> None:
-    """Wait for a round's write; a failure costs freshness, never ingest."""
-    if writing is None:
-        return
-    try:
-        await writing
-    except Exception:
-        log.exception("the speed layer could not write a round; its users keep their lists")
+    deps.metrics.realtime_users.inc(len(users))
+    return len(users)
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:
-    """The speed layer's task: re-rank the marked users, round after round. A round is
-    read and scored while the one before it is written (Postgres renders and stores
-    lists while the worker scores), and rounds are written in order, so a user in two
-    rounds keeps the later one's list (read later, from at least the same ratings)."""
+    """The speed layer's task: re-rank the marked users, round after round."""
     if not deps.settings.speed_layer:
         return
 
     async def speed_layer() -> None:
-        writing: asyncio.Task[int] | None = None
-        try:
-            while True:
-                users = await deps.dirty_users.take(deps.settings.speed_layer_max_users)
-                try:
-                    scored = await score_round(deps, users)
-                except Exception:  # a bug here costs freshness, never ingest
-                    log.exception("the speed layer failed for %d user(s); they keep their lists", len(users))
-                    scored = None
-                await _written(writing)
-                writing = None if scored is None else asyncio.create_task(write_round(deps, scored))
-        finally:
-            if writing is not None:
-                writing.cancel()
-                with contextlib.suppress(BaseException):
-                    await writing
+        while True:
+            users = await deps.dirty_users.take(deps.settings.speed_layer_max_users)
+            try:
+                await rerank(deps, users)
+            except Exception:  # a bug here costs freshness, never ingest
+                log.exception("the speed layer failed for %d user(s); they keep their lists", len(users))
 
     app.task(speed_layer)
