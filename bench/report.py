@@ -164,6 +164,18 @@ def _sizes(result: dict[str, Any]) -> list[str]:
     row("all lists, read + score + write (s)", lambda r: r["all_lists_s"])
     row("ingest (events/s)", lambda r: r["ingest_events_per_s"])
     row("serving p99 (ms)", lambda r: f"{r['serving_ms']['p99']:.1f} at {r['serving_rate']}/s")
+    retrain = [
+        ("retrain: request → every list live (s)", "total_s"),
+        ("retrain: the serving fit, SVD + ranking (s)", "fit_s"),
+        ("retrain: beyond the fit (s)", "beyond_fit_s"),
+        ("retrain: request → model recorded (s)", "model_recorded_after_s"),
+        ("retrain: model recorded → every list live (s)", "lists_live_after_model_s"),
+        ("retrain: ingest during the fit (events/s)", "ingest_during_fit_events_per_s"),
+        ("retrain: ingest during the fit / without one", "ingest_ratio_during_fit"),
+    ]
+    if any(runs[n].get("retrain") for n in names):
+        for title, key in retrain:
+            row(title, lambda r, k=key: (r.get("retrain") or {}).get(k) or float("nan"))
     for part in runs[names[-1]]["memory_gib"]:
         row(f"memory: {part} (GiB)", lambda r, p=part: r["memory_gib"].get(p, float("nan")))
     lines.append("")
