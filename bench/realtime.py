@@ -63,14 +63,19 @@ LIMITS = (
     "against the ranking model's item side (EASE at MovieLens-1M density: scipy's sparse product, "
     "proportional to the user's ratings), takes each top K, predicts the ratings with the SVD and "
     "rewrites each user's one list row. `backlog_reranked_s` bounds what that costs: the backlog's "
-    "users re-ranked in large rounds at about 1,700 a second with the machine to itself, so 1,000 "
+    "users re-ranked in large rounds at about 1,400 a second (5,984 in 4.4 s) with the machine "
+    "to itself, so 1,000 "
     "distinct users a second in small rounds, beside ingest, Postgres, Kafka, the publisher and "
     "the poller on the same 2 cores, is more than the speed layer keeps up with: it keeps up at "
     "250/s and falls a few seconds behind at 1,000/s (bounded: first marked, first taken). "
     "Latency also includes the ingest batch window (up to 20 ms) and up to 10 ms of polling "
     "resolution. More throughput needs more worker processes (the ratings topic's partitions "
     "spread users over them) or a cheaper item side (PureSVD's factors instead of EASE's "
-    "movies x movies matrix)."
+    "movies x movies matrix). Reading and scoring a round while the one before it is written (and "
+    "writing large rounds in two transactions) was measured too: p99 at 1,000/s 2.1 s instead of "
+    "3.6 s, but ingest with the speed layer on fell to 7,828 events/s, so rounds stay one at a "
+    "time. Ingest itself slowed from about 14,400 to 12,500 events/s (speed layer off) when "
+    "removals came: every staged rating is checked against the removals' tombstones."
 )
 
 
