@@ -16,8 +16,8 @@ have entered the list or tied with its last entry. The result is the full rankin
 the same movies in the same order (ties by column, as :func:`ml.topk.top_k_rows`),
 values equal up to float32 rounding of the products.
 
-Measured on ml-25m-shaped data at 5M ratings (25,441 movies): with a head of 2,048 and
-blocks of 1,024, about 13% of the users x movies cells are scored.
+``python -m bench.block_core`` compares it with the full product side by side on
+ml-25m-shaped data (same rows, seconds of each).
 """
 
 from __future__ import annotations
@@ -49,37 +49,36 @@ class BlockIndex:
     hi: F64  # per block and factor: the largest and smallest entry
     lo: F64
     max_norm: F64  # per block: the longest row
+    block_of: I64  # per model column: its block
+    offset: I64  # per model column: its row within its block
 
     @property
     def n_blocks(self) -> int:
         return len(self.starts) - 1
-
-    def block_of_column(self) -> I64:
-        """Each model column's block."""
-        out = np.empty(len(self.columns), dtype=np.int64)
-        out[self.columns] = np.repeat(np.arange(self.n_blocks), np.diff(self.starts))
-        return out
 
 
 def block_index(right: F32, *, head: int = HEAD_MOVIES, block: int = BLOCK_MOVIES) -> BlockIndex:
     """Cut ``right`` (movies x factors) into a head of ``head`` rows and blocks of
     ``block``, by row norm, longest first."""
     n = len(right)
-    if n == 0:
-        empty = np.zeros((0, right.shape[1]), dtype=np.float64)
-        return BlockIndex(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                          np.zeros((0, right.shape[1]), dtype=np.float32), empty, empty.copy(),
-                          np.zeros(0, dtype=np.float64))
     norms = np.linalg.norm(right.astype(np.float64), axis=1)
     by_norm = np.argsort(-norms, kind="stable")
     starts = np.unique(np.r_[0, np.arange(min(head, n), n, block), n]).astype(np.int64)
     block_of_rank = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     columns = by_norm[np.lexsort((by_norm, block_of_rank))].astype(np.int64)
+    block_of = np.empty(n, dtype=np.int64)
+    block_of[columns] = block_of_rank
+    offset = np.empty(n, dtype=np.int64)
+    offset[columns] = np.arange(n) - np.repeat(starts[:-1], np.diff(starts))
     rows = np.ascontiguousarray(right[columns], dtype=np.float32)
+    if n == 0:
+        empty = np.zeros((0, right.shape[1]), dtype=np.float64)
+        return BlockIndex(starts, columns, rows, empty, empty.copy(), np.zeros(0), block_of, offset)
     wide = rows.astype(np.float64)
     first = starts[:-1]
     return BlockIndex(starts, columns, rows, np.maximum.reduceat(wide, first, axis=0),
-                      np.minimum.reduceat(wide, first, axis=0), np.maximum.reduceat(norms[columns], first))
+                      np.minimum.reduceat(wide, first, axis=0), np.maximum.reduceat(norms[columns], first),
+                      block_of, offset)
 
 
 def _bounds(left: F32, index: BlockIndex) -> F64:
@@ -118,14 +117,10 @@ def block_top_k(
     if n_rows == 0 or n_cols == 0 or k == 0:
         return best_cols, best_vals
     bounds = _bounds(left, index)
-    block_of = index.block_of_column()
-    ex_block = block_of[excluded_cols]
+    ex_block = index.block_of[excluded_cols]
     by_block = np.argsort(ex_block, kind="stable")
     ex_rows, ex_cols, ex_block = excluded_rows[by_block], excluded_cols[by_block], ex_block[by_block]
     ex_starts = np.searchsorted(ex_block, np.arange(index.n_blocks + 1))
-    # Position of a model column inside its block (exclusions are cells of a block's scores).
-    offset = np.empty(n_cols, dtype=np.int64)
-    offset[index.columns] = np.arange(n_cols) - np.repeat(index.starts[:-1], np.diff(index.starts))
     slot = np.full(n_rows, -1, dtype=np.int64)
     for b in range(index.n_blocks):
         kth = best_vals[:, k - 1]
@@ -138,7 +133,7 @@ def block_top_k(
         e0, e1 = ex_starts[b], ex_starts[b + 1]
         cell_rows = slot[ex_rows[e0:e1]]
         hit = cell_rows >= 0
-        scores[cell_rows[hit], offset[ex_cols[e0:e1][hit]]] = -np.inf
+        scores[cell_rows[hit], index.offset[ex_cols[e0:e1][hit]]] = -np.inf
         slot[rows] = -1
         if blocked is not None:
             scores[:, blocked[index.columns[a:z]]] = -np.inf

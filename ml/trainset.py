@@ -4,8 +4,9 @@
 4-tuple per rating, then ``ur`` and ``ir``: two dicts of lists of ``(inner id, rating)``
 tuples, about 130 bytes per rating (3 GiB at 25M ratings, and the worker fits two
 trainsets at once).  :func:`trainset_from_arrays` builds a :class:`CompactTrainset`
-instead: the ratings as three numpy columns in ``all_ratings`` order (16 bytes per
-rating), with vectorised numpy and no per-rating Python object that outlives a chunk.
+instead: the ratings as numpy columns in ``all_ratings`` order (users, items, ratings
+and each one's source row: 20 bytes per rating), with vectorised numpy and no
+per-rating Python object that outlives a chunk.
 
 * inner ids in order of first appearance (``pd.factorize``), raw ids Python ints;
 * ``all_ratings()`` yields user by user in inner-id order, each user's ratings in row
