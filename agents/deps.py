@@ -17,6 +17,7 @@ from infra.db import create_pool
 from infra.repositories.models import ModelVersion
 from infra.settings import Settings
 from ml.errors import ModelIntegrityError
+from ml.history_products import HistoryProducts
 from ml.model_store import ModelBundle, ModelStore
 from ml.train import training_executor
 from streams.app import Topics
@@ -89,6 +90,7 @@ class WorkerDeps:
     models: ModelCache = field(init=False)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics, init=False)
     dirty_users: DirtyUsers = field(default_factory=DirtyUsers, init=False)
+    _kept: HistoryProducts | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.models = ModelCache(ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep))
@@ -102,6 +104,17 @@ class WorkerDeps:
             log.error("model %s refused: %s", version.version_name, err.describe())
             self.metrics.model_refused.inc()
             return None
+
+    def kept_products(self, bundle: ModelBundle) -> HistoryProducts | None:
+        """The speed layer's EASE history products for this version's model (a new
+        version starts with none kept), or None when it keeps none."""
+        ranking = bundle.ranking
+        budget = self.settings.speed_layer_memory_mb << 20
+        if ranking is None or ranking.kind != "ease" or budget == 0:
+            return None
+        if self._kept is None or self._kept.weights is not ranking.weights:
+            self._kept = HistoryProducts(ranking.weights, budget)
+        return self._kept
 
     async def pool(self) -> asyncpg.Pool:
         """The process's pool; waits (with backoff) while Postgres is unreachable."""

@@ -13,6 +13,7 @@ import faust
 
 from agents.decoding import decode
 from agents.deps import WorkerDeps
+from infra.repositories import Ids
 from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
@@ -29,7 +30,7 @@ async def predict_job(deps: WorkerDeps, job: PredictionJob) -> int:
     """Write the job's suggestions; returns the rows written (0 when dropped)."""
     pool = await deps.pool()
 
-    async def read() -> tuple[models_repo.ModelVersion | None, list[int], ratings_repo.RatedPairsRead]:
+    async def read() -> tuple[models_repo.ModelVersion | None, Ids, ratings_repo.RatedPairsRead]:
         async with pool.acquire() as conn:
             active = await models_repo.active(conn)
             catalogue = await movies_repo.all_ids(conn)

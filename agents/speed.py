@@ -24,6 +24,7 @@ from collections.abc import Iterable
 import faust
 
 from agents.deps import WorkerDeps
+from infra.repositories import Ids, no_ids
 from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
@@ -43,11 +44,11 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
         return 0
     pool = await deps.pool()
 
-    async def read() -> tuple[models_repo.ModelVersion | None, list[int], ratings_repo.RatedPairsRead]:
+    async def read() -> tuple[models_repo.ModelVersion | None, Ids, ratings_repo.RatedPairsRead]:
         async with pool.acquire() as conn:
             active = await models_repo.active(conn)
             if active is None:
-                return None, [], ratings_repo.RatedPairsRead([], [], 0)
+                return None, no_ids(), ratings_repo.RatedPairsRead(no_ids(), no_ids(), 0)
             return active, await movies_repo.all_ids(conn), await ratings_repo.rated_pairs(conn, users)
 
     active, catalogue, rated = await with_retry("reading users to re-rank", read)
@@ -58,7 +59,8 @@ async def rerank(deps: WorkerDeps, user_ids: Iterable[int]) -> int:
         return 0
     rows = await asyncio.to_thread(suggestion_rows, bundle, users, k=settings.top_k,
                                    rated=RatedPairs.of(rated.user_ids, rated.movie_ids), catalogue=catalogue,
-                                   hidden=RatedPairs.of(rated.hidden_user_ids, rated.hidden_movie_ids))
+                                   hidden=RatedPairs.of(rated.hidden_user_ids, rated.hidden_movie_ids),
+                                   kept=deps.kept_products(bundle))
 
     async def write() -> int:
         async with pool.acquire() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import typer
 from rich.console import Console
@@ -125,9 +126,18 @@ async def _tail(settings: Settings, name: str, n: int, follow: bool, from_beginn
         if follow:
             if not as_json:
                 err_console.print(f"following {topic}; Ctrl-C stops", highlight=False, markup=False)
-            async for record in topic_tail.follow(kafka):
-                _print_record(topic_tail.show(record, dead_letters=dead_letters), as_json)
-                shown += 1
+            # Ctrl-C sets a flag the loop checks, rather than cancelling the task: a
+            # cancellation that lands inside aiokafka's fetch can be swallowed (an
+            # asyncio.wait_for race), and the command would go on following.
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+            try:
+                async for record in topic_tail.follow(kafka, until=stop):
+                    _print_record(topic_tail.show(record, dead_letters=dead_letters), as_json)
+                    shown += 1
+            finally:
+                loop.remove_signal_handler(signal.SIGINT)
     return shown
 
 

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     speed_layer_max_users: int = Field(
         500, ge=1, description="Most users the speed layer re-ranks in one round (the rest "
         "wait for the next round): bounds one round's memory and write.")
+    speed_layer_memory_mb: int = Field(
+        256, ge=0, description="Memory the speed layer may keep EASE users' history products "
+        "in (a user's next re-rank adds the newly rated movies' rows instead of scoring the "
+        "whole history again); 0: score every history in full.")
     prediction_batch_size: int = Field(500, ge=1, description="Users per prediction job.")
     prediction_write_parts: int = Field(
         2, ge=1, description="Transactions a prediction job's lists are written in at once "

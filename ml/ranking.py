@@ -37,7 +37,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from ml.block_topk import BLOCK_MOVIES, HEAD_MOVIES, BlockIndex, block_index, block_top_k
-from ml.scoring import F64, I64, as_ids
+from ml.history_products import HistoryProducts
+from ml.scoring import F64, I64, as_ids, sorted_unique
 from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_chunks, rank_top_k, top_k_rows
 
 Kind = Literal["auto", "ease", "puresvd"]
@@ -86,17 +87,21 @@ class RankingModel:
         if n and not np.all(self.movie_ids[1:] > self.movie_ids[:-1]):
             raise ValueError("ranking model movie ids must be sorted and unique")
 
-    def scores(self, history: sp.csr_matrix) -> F32:
+    def scores(self, history: sp.csr_matrix, products: F32 | None = None) -> F32:
         """Scores of every known movie for each history row (users x movies), float32:
-        scoring all users is memory-bound, and every pass over the matrix costs half."""
+        scoring all users is memory-bound, and every pass over the matrix costs half.
+        EASE's ``products``, when given, are the rows' ``history @ weights`` already
+        (:mod:`ml.history_products`); they become the scores."""
         if self.kind == "ease":
             prior = self._prior(history)
-            # Sparse rows times the dense item matrix costs in proportion to the ratings;
-            # the dense product (BLAS on every core, without the GIL) only wins once the
-            # rows are dense enough to pay for its users x movies x movies work.
-            sparse_enough = history.nnz * SPARSE_SCORING_FACTOR < history.shape[0] * history.shape[1]
-            out = history @ self.weights if sparse_enough else history.toarray() @ self.weights
-            scores: F32 = np.asarray(out, dtype=np.float32)
+            if products is None:
+                # Sparse rows times the dense item matrix costs in proportion to the ratings;
+                # the dense product (BLAS on every core, without the GIL) only wins once the
+                # rows are dense enough to pay for its users x movies x movies work.
+                sparse_enough = history.nnz * SPARSE_SCORING_FACTOR < history.shape[0] * history.shape[1]
+                out = history @ self.weights if sparse_enough else history.toarray() @ self.weights
+                products = np.asarray(out, dtype=np.float32)
+            scores: F32 = products
             if prior is not None:
                 scores += prior[0][:, None] * prior[1][None, :]
             return scores
@@ -231,15 +236,18 @@ def rank(
     candidates: npt.ArrayLike | None = None,
     chunk_size: int = DEFAULT_CHUNK_USERS,
     excluded: RatedPairs | None = None,
+    kept: HistoryProducts | None = None,
 ) -> TopK:
     """Each user's ``k`` best candidate movies by the model's score (values are the
     ranking scores), rated ones excluded, and the pairs of ``excluded`` too (hidden
     movies: left out of the list, not taken as history). Candidates default to the
-    movies the model knows; one it does not know scores ``-inf`` and is never suggested."""
+    movies the model knows; one it does not know scores ``-inf`` and is never suggested.
+    ``kept``: an EASE model's history products from earlier calls (the speed layer's),
+    used and updated."""
     if model.kind == "puresvd" and len(model.movie_ids) > HEAD_MOVIES + BLOCK_MOVIES:
         return _rank_by_blocks(model, user_ids, k=k, rated=rated, candidates=candidates,
                                chunk_size=chunk_size, excluded=excluded)
-    movies = model.movie_ids if candidates is None else np.unique(as_ids(candidates))
+    movies = model.movie_ids if candidates is None else sorted_unique(candidates)
     cols = model.columns(movies)
     known = cols >= 0
 
@@ -248,22 +256,27 @@ def rank(
 
     history = _history_rows(model, user_ids, rated)
 
+    reuse = kept if model.kind == "ease" else None
+
     def block(users: I64, _movies: I64) -> F32:
-        full = model.scores(history(users))
+        rows = history(users)
+        full = model.scores(rows, None if reuse is None else reuse.products(users, rows))
         if identity:  # the candidates are the model's movies: no copy
             return full
         out: F32 = np.take(full, gather, axis=1)  # one gather pass
         out[:, ~known] = -np.inf
         return out
 
-    return rank_top_k(block, user_ids, movies, k=k, rated=rated.plus(excluded), chunk_size=chunk_size)
+    # Kept products leave little for a second thread but the Python of updating them.
+    return rank_top_k(block, user_ids, movies, k=k, rated=rated.plus(excluded), chunk_size=chunk_size,
+                      threads=None if reuse is None else 1)
 
 
 def _history_rows(model: RankingModel, user_ids: npt.ArrayLike,
                   rated: RatedPairs) -> Callable[[I64], sp.csr_matrix]:
     """History rows of any of ``user_ids``, from one history matrix of them all: built
     per chunk, each chunk would search every rated pair again."""
-    users = np.unique(as_ids(user_ids))
+    users = sorted_unique(user_ids)
     matrix = model.history(users, rated)
 
     def rows(chunk: I64) -> sp.csr_matrix:

@@ -30,6 +30,15 @@ def as_ids(ids: npt.ArrayLike) -> I64:
     return arr.astype(np.int64, copy=False).reshape(-1)
 
 
+def sorted_unique(ids: npt.ArrayLike) -> I64:
+    """``np.unique`` of raw ids, without its sort when they are sorted and unique already
+    (a catalogue read in id order: the speed layer asks this of every small round)."""
+    arr = as_ids(ids)
+    if len(arr) < 2 or bool(np.all(arr[1:] > arr[:-1])):
+        return arr
+    return np.unique(arr)
+
+
 @dataclass(frozen=True, eq=False)
 class SVDFactors:
     """Everything a biased SVD needs to score, indexed by Surprise's inner ids.
@@ -154,17 +163,21 @@ def _gather(
     factors: SVDFactors, index: I64, bias: F64, vectors: F64
 ) -> tuple[F64, F64]:
     """Bias and factor rows for inner indexes; zeros where the index is -1 (unknown)."""
-    known = index >= 0
-    b = np.zeros(len(index), dtype=np.float64)
-    b[known] = bias[index[known]]
-    v = np.zeros((len(index), factors.n_factors), dtype=np.float64)
-    v[known] = vectors[index[known]]
+    unknown = index < 0
+    if len(bias) == 0:  # a model without users (or movies): everything is unknown
+        return np.zeros(len(index)), np.zeros((len(index), factors.n_factors))
+    safe = np.where(unknown, 0, index)
+    b = np.take(bias, safe).astype(np.float64, copy=False)
+    v = np.take(vectors, safe, axis=0).reshape(len(index), factors.n_factors)
+    if unknown.any():
+        b[unknown] = 0.0
+        v[unknown] = 0.0
     return b, v
 
 
 def score_pairs(
     factors: SVDFactors, user_ids: npt.ArrayLike, movie_ids: npt.ArrayLike,
-    *, chunk_size: int = 65_536,
+    *, chunk_size: int = 2048,
 ) -> F64:
     """Clipped estimate for each (user_ids[n], movie_ids[n]) pair, as ``predict().est``."""
     users, movies = as_ids(user_ids), as_ids(movie_ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ml.history_products import HistoryProducts
 from ml.model_store import ModelBundle
 from ml.ranking import rank
 from ml.scoring import as_ids, score_pairs
@@ -21,11 +22,13 @@ SuggestionRow = tuple[int, int, float, float]  # user_id, movie_id, value (order
 
 def suggestion_rows(bundle: ModelBundle, user_ids: npt.ArrayLike, *, k: int, rated: RatedPairs,
                     catalogue: npt.ArrayLike | None = None,
-                    hidden: RatedPairs | None = None) -> list[SuggestionRow]:
+                    hidden: RatedPairs | None = None,
+                    kept: HistoryProducts | None = None) -> list[SuggestionRow]:
     """Each user's ``k`` best movies of ``catalogue`` (default: all the version knows),
     best first, neither rated nor ``hidden`` by the user. Ratings are the users' history;
     hidden movies are only left out. A user without a rating (every one removed) gets no
-    rows: new again, they are served the cold-start list, not a model's guess from nothing."""
+    rows: new again, they are served the cold-start list, not a model's guess from nothing.
+    ``kept``: EASE history products to reuse and update (:mod:`ml.history_products`)."""
     users = as_ids(user_ids)
     user_ids = users[np.isin(users, rated.user_ids)]
     if bundle.ranking is None:
@@ -33,7 +36,8 @@ def suggestion_rows(bundle: ModelBundle, user_ids: npt.ArrayLike, *, k: int, rat
         predicted = top.values
     else:
         candidates = bundle.ranking.movie_ids if catalogue is None else catalogue
-        top = rank(bundle.ranking, user_ids, k=k, rated=rated, candidates=candidates, excluded=hidden)
+        top = rank(bundle.ranking, user_ids, k=k, rated=rated, candidates=candidates, excluded=hidden,
+                   kept=kept)
         predicted = score_pairs(bundle.svd, top.user_ids, top.movie_ids)
     return list(zip(top.user_ids.tolist(), top.movie_ids.tolist(), top.values.tolist(),
                     predicted.tolist(), strict=True))

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ml.scoring import F64, I64, SVDFactors, as_ids, candidate_movies, score_users
+from ml.scoring import F64, I64, SVDFactors, as_ids, candidate_movies, score_users, sorted_unique
 
 # Scores for (users, candidate movies) → (len(users), len(movies)) block.
 # float32 or float64 scores of (users, movies); float32 halves a memory-bound pass.
@@ -153,22 +153,24 @@ def rank_top_k(
     k: int,
     rated: RatedPairs | None = None,
     chunk_size: int = DEFAULT_CHUNK_USERS,
+    threads: int | None = None,
 ) -> TopK:
-    """Top ``k`` of ``movie_ids`` for each user by ``score_block``, rated pairs excluded.
+    """Top ``k`` of ``movie_ids`` for each user by ``score_block``, rated pairs excluded
+    (``threads``: as :func:`rank_chunks`).
 
     Users keep the caller's order (duplicates dropped); a user with fewer than ``k``
     unrated candidates gets fewer rows.  The same call gives the same rows; a
     different ``chunk_size`` or batch of users may change values in the last bit
     (BLAS rounds blocks of different sizes differently).
     """
-    movies = np.unique(as_ids(movie_ids))  # sorted: column order is the tie-break
+    movies = sorted_unique(movie_ids)  # sorted: column order is the tie-break
 
     def chunk_top_k(chunk: I64, rows: I64, cols: I64) -> tuple[I64, F64]:
         scores = score_block(chunk, movies)
         scores[rows, cols] = -np.inf
         return top_k_rows(scores, k)
 
-    return rank_chunks(chunk_top_k, user_ids, movies, rated=rated, chunk_size=chunk_size)
+    return rank_chunks(chunk_top_k, user_ids, movies, rated=rated, chunk_size=chunk_size, threads=threads)
 
 
 def rank_chunks(
@@ -178,10 +180,12 @@ def rank_chunks(
     *,
     rated: RatedPairs | None = None,
     chunk_size: int = DEFAULT_CHUNK_USERS,
+    threads: int | None = None,
 ) -> TopK:
     """The users' top rows by ``chunk_top_k`` over ``movies`` (sorted, unique; its
     column indexes are positions in them), chunk by chunk, chunks side by side in
-    threads; rated pairs are the excluded cells. Rows of ``-inf`` are left out."""
+    threads (``SCORING_THREADS`` unless ``threads`` says otherwise); rated pairs are the
+    excluded cells. Rows of ``-inf`` are left out."""
     users = _unique_in_order(as_ids(user_ids))
     indptr, cols = exclusion_csr(users, movies, rated)
 
@@ -193,12 +197,13 @@ def rank_chunks(
         keep = np.isfinite(vals)  # fewer than k unrated candidates left
         return np.broadcast_to(chunk[:, None], idx.shape)[keep], movies[idx[keep]], vals[keep]
 
-    if len(users) >= 2 * MIN_THREAD_CHUNK and SCORING_THREADS > 1:  # every thread gets a chunk
-        chunk_size = max(MIN_THREAD_CHUNK, min(chunk_size, -(-len(users) // SCORING_THREADS)))
+    threads = SCORING_THREADS if threads is None else threads
+    if len(users) >= 2 * MIN_THREAD_CHUNK and threads > 1:  # every thread gets a chunk
+        chunk_size = max(MIN_THREAD_CHUNK, min(chunk_size, -(-len(users) // threads)))
     starts = range(0, len(users), chunk_size)
-    if len(starts) > 1 and SCORING_THREADS > 1:
+    if len(starts) > 1 and threads > 1:
         # Chunks side by side: BLAS, argpartition and the exclusion release the GIL.
-        with ThreadPoolExecutor(SCORING_THREADS) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(one_chunk, starts))
     else:
         parts = [one_chunk(start) for start in starts]

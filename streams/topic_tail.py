@@ -158,9 +158,11 @@ async def read_existing(
         consumer.seek(tp, end[tp])
 
 
-async def follow(kafka: Kafka) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """New messages on the assigned partitions, until cancelled (Ctrl-C)."""
-    while True:
+async def follow(kafka: Kafka,
+                 until: asyncio.Event | None = None) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """New messages on the assigned partitions, until ``until`` is set (checked every
+    half second) or the task is cancelled."""
+    while until is None or not until.is_set():
         batch = await kafka.consumer.getmany(timeout_ms=500)
         for records in batch.values():
             for record in records:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from infra.repositories import Connection
+from infra.repositories import Connection, Ids, packed, unpacked
 
 
 async def upsert(conn: Connection, movies: Iterable[tuple[int, str, str, float]]) -> int:
@@ -33,9 +33,10 @@ async def existing_ids(conn: Connection, movie_ids: Sequence[int]) -> set[int]:
     return {row[0] for row in rows}
 
 
-async def all_ids(conn: Connection) -> list[int]:
-    rows = await conn.fetch("SELECT id FROM movies ORDER BY id")
-    return [row[0] for row in rows]
+async def all_ids(conn: Connection) -> Ids:
+    """Every movie's id, sorted."""
+    value: bytes = await conn.fetchval(f"SELECT {packed('id', order_by='id')} FROM movies")
+    return unpacked(value)
 
 
 async def refresh_popularity(conn: Connection) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pandas as pd
 
-from infra.repositories import Connection, retrain
+from infra.repositories import Connection, Ids, no_ids, packed, retrain, unpacked
 from schemas.events import RatingEvent, RatingRemoved
 
 # Per-connection staging table, emptied at every commit. A removal is a row without a rating.
@@ -128,7 +128,7 @@ async def ingest(
 
 @dataclass(frozen=True)
 class RatedPairsRead:
-    """Every rating of some users, as two parallel lists, the movies they hid ("not
+    """Every rating of some users, as two parallel id arrays, the movies they hid ("not
     interested", migration 0011) as two more, and ``rated_from``: the xmin of the
     snapshot all were read in. A rating or hide this read could not see was stored by a
     transaction at or after ``rated_from`` (a list records it; migration 0008).
@@ -136,19 +136,20 @@ class RatedPairsRead:
     The ratings are the users' histories (what the ranking model scores from); the hidden
     movies are only left out of the lists, never taken as history."""
 
-    user_ids: list[int]
-    movie_ids: list[int]
+    user_ids: Ids
+    movie_ids: Ids
     rated_from: int
-    hidden_user_ids: list[int] = field(default_factory=list)
-    hidden_movie_ids: list[int] = field(default_factory=list)
+    hidden_user_ids: Ids = field(default_factory=no_ids)
+    hidden_movie_ids: Ids = field(default_factory=no_ids)
 
 
-_RATED_PAIRS = """
+# Each column packed (:func:`infra.repositories.packed`), the pairs in one statement.
+_RATED_PAIRS = f"""
 WITH r AS (
-    SELECT coalesce(array_agg(user_id), '{}') AS users, coalesce(array_agg(movie_id), '{}') AS movies
+    SELECT {packed("user_id")} AS users, {packed("movie_id")} AS movies
     FROM ratings WHERE user_id = ANY($1::int[])
 ), h AS (
-    SELECT coalesce(array_agg(user_id), '{}') AS users, coalesce(array_agg(movie_id), '{}') AS movies
+    SELECT {packed("user_id")} AS users, {packed("movie_id")} AS movies
     FROM hidden_items WHERE user_id = ANY($1::int[]) AND hidden
 )
 SELECT r.users, r.movies, h.users, h.movies, pg_snapshot_xmin(pg_current_snapshot())::text
@@ -157,13 +158,11 @@ FROM r, h
 
 
 async def rated_pairs(conn: Connection, user_ids: Sequence[int]) -> RatedPairsRead:
-    """The ratings and hidden movies of these users, read in one statement (one snapshot).
-
-    Arrays in one row rather than a row per rating: decoding ~100k record objects per
-    prediction job cost more than scoring the job."""
+    """The ratings and hidden movies of these users, read in one statement (one snapshot)."""
     row = await conn.fetchrow(_RATED_PAIRS, list(user_ids))
     assert row is not None  # aggregates always answer one row
-    return RatedPairsRead(list(row[0]), list(row[1]), int(row[4]), list(row[2]), list(row[3]))
+    return RatedPairsRead(unpacked(row[0]), unpacked(row[1]), int(row[4]), unpacked(row[2]),
+                          unpacked(row[3]))
 
 
 # A removal changes the training data without a newer rating row: its tombstone counts.

@@ -170,3 +170,25 @@ async def test_rating_removals_apply_over_stored_ratings_and_roll_back(empty_dat
         assert await conn.fetchval("SELECT count(*) FROM rating_removals") == 0
     finally:
         await conn.close()
+
+
+async def test_list_item_renders_the_same_text_once_inlined(empty_database_url: str) -> None:
+    # Migration 0014 makes list_item inlinable: the same item text for every kind of
+    # score, and Postgres expands it instead of calling it (EXPLAIN shows no call).
+    scores = [3.0, 4.25, 0.1 + 0.2, -2.0, 0.0, 1e15, 1e20, 123456.789, 5e-324]
+    query = ("SELECT list_item('{\"id\":1', s) FROM unnest($1::float8[]) WITH ORDINALITY AS u (s, i) "
+             "ORDER BY i")
+    _apply(empty_database_url, before="0014")
+    conn = await asyncpg.connect(empty_database_url)
+    try:
+        before = [row[0] for row in await conn.fetch(query, scores)]
+        _apply(empty_database_url)
+        after = [row[0] for row in await conn.fetch(query, scores)]
+        assert after == before
+        assert [json.loads(item)["score"] for item in after] == scores
+        plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN VERBOSE " + query, scores))
+        assert "list_item(" not in plan
+        _apply(empty_database_url, rollback_from="0014")
+        assert [row[0] for row in await conn.fetch(query, scores)] == before
+    finally:
+        await conn.close()

@@ -117,7 +117,8 @@ async def test_latest_at_wins_and_a_replay_changes_nothing(seeded: asyncpg.Pool)
             hidden_repo.HiddenStored(2, 1, 0))
         assert await hidden_repo.hidden_movies(conn, 7) == [3]
         read = await ratings_repo.rated_pairs(conn, [7, 8])
-        assert (read.hidden_user_ids, read.hidden_movie_ids, read.movie_ids) == ([7], [3], [])
+        pairs = (read.hidden_user_ids, read.hidden_movie_ids, read.movie_ids)
+        assert [ids.tolist() for ids in pairs] == [[7], [3], []]
 
 
 async def test_a_deleted_movie_takes_its_hides_with_it(seeded: asyncpg.Pool) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+import numpy as np
 import pytest
 
+from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
 from tests.integration.api.support import add_model, add_movies, add_rating, add_suggestions, set_genres
@@ -306,3 +308,22 @@ async def test_lists_written_in_parts_equal_lists_written_at_once(seeded: asyncp
     assert 8 not in [r["user_id"] for r in at_once], "a user without rows loses their list"
     assert len(users) >= 3 * suggestions_repo.MIN_PART_USERS
     assert await seeded.fetchval("SELECT count(DISTINCT model_version) FROM user_lists") == 1
+
+
+async def test_rated_pairs_and_the_catalogue_are_read_as_id_arrays(seeded: asyncpg.Pool) -> None:
+    # Packed int4s (infra.repositories.packed): every pair of the asked users, paired
+    # in order, large ids intact; a user without ratings has none; the catalogue sorted.
+    big = 2_000_000_000
+    await seeded.execute("INSERT INTO movies (id, title, overview, popularity) VALUES ($1, 'Big', '', 0)",
+                         big)
+    expected = {(7, 3), (7, 12), (7, big), (9, 1), (40_000, 5)}
+    for user, movie in sorted(expected):
+        await add_rating(seeded, user, movie)
+    await add_rating(seeded, 8, 2)  # not asked for
+    async with seeded.acquire() as conn:
+        read = await ratings_repo.rated_pairs(conn, [7, 9, 40_000, 11])
+        catalogue = await movies_repo.all_ids(conn)
+    assert read.user_ids.dtype == read.movie_ids.dtype == np.int64
+    assert set(zip(read.user_ids.tolist(), read.movie_ids.tolist(), strict=True)) == expected
+    assert len(read.user_ids) == len(expected)
+    assert catalogue.tolist() == [*range(1, 13), big]
