@@ -58,6 +58,9 @@ class DirtyUsers:
     def __init__(self) -> None:
         self._users: dict[int, None] = {}  # insertion-ordered: the order of first marking
         self._marked = asyncio.Event()
+        # Set by ingest when its last batch was full (more events were waiting): the
+        # speed layer then takes only its share of the worker (STREAMREC_SPEED_LAYER_BACKLOG_SHARE).
+        self.ingest_behind = False
 
     def mark(self, user_ids: Iterable[int]) -> None:
         before = len(self._users)

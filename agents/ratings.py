@@ -24,6 +24,7 @@ import faust
 
 from agents.deps import WorkerDeps
 from agents.event_batches import (
+    BATCH_MAX,
     Rejected,
     count_dead_letters,
     keep_known,
@@ -81,6 +82,7 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     crossed = any(result.retrain_request_id is not None for result in results)
     rejected += refused
     mark_stored(deps, accepted, refused)
+    deps.dirty_users.ingest_behind = len(messages) >= BATCH_MAX
     await send_dead_letters(deps, rejected)
     if crossed:
         await flush_retrain_outbox(deps)

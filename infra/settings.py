@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     speed_layer_max_users: int = Field(
         500, ge=1, description="Most users the speed layer re-ranks in one round (the rest "
         "wait for the next round): bounds one round's memory and write.")
+    speed_layer_backlog_share: float = Field(
+        0.25, gt=0, le=1, description="Share of the worker's time the speed layer may take "
+        "while ingest drains a backlog (its last batch was full): after a round it waits "
+        "that round's time x (1 - share) / share. 1: no bound.")
     speed_layer_memory_mb: int = Field(
         256, ge=0, description="Memory the speed layer may keep EASE users' history products "
         "in (a user's next re-rank adds the newly rated movies' rows instead of scoring the "
