@@ -17,11 +17,11 @@ It checks that both give the same rows and prints the seconds of each and their 
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import numpy as np
 
+from bench.common import alternate
 from bench.scale import parse_sizes
 from ml.dataset import clean_ratings
 from ml.ranking import F32, RankingModel, RankingParams, fit_ranking, rank
@@ -54,17 +54,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(data):,} ratings, {shape['n_users']:,} users x {len(model.movie_ids):,} movies the model "
           f"knows; {len(users):,} users in jobs of {args.jobs}")
     model.blocks  # noqa: B018 - the index is built once per model version, not per job
-    ways: dict[str, Callable[[I64, RatedPairs], TopK]] = {
+    per_job: dict[str, Callable[[I64, RatedPairs], TopK]] = {
         "blocks": lambda job, pairs: rank(model, job, k=50, rated=pairs),
         "full": lambda job, pairs: _full(model, job, pairs),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in ways}
-    lists: dict[str, list[TopK]] = {}
-    for _ in range(args.repeat):
-        for name, way in ways.items():
-            started = time.perf_counter()
-            lists[name] = [way(job, pairs) for job, pairs in zip(jobs, rated, strict=True)]
-            seconds[name].append(time.perf_counter() - started)
+
+    def every_job(way: Callable[[I64, RatedPairs], TopK]) -> Callable[[], list[TopK]]:
+        return lambda: [way(job, pairs) for job, pairs in zip(jobs, rated, strict=True)]
+
+    ways = {name: every_job(way) for name, way in per_job.items()}
+    seconds, lists = alternate(ways, args.repeat)
     for a, b in zip(lists["blocks"], lists["full"], strict=True):
         assert np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.movie_ids, b.movie_ids)
         np.testing.assert_allclose(a.values, b.values, rtol=1e-5)

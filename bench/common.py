@@ -16,11 +16,11 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -65,6 +65,23 @@ SCALES: dict[str, Scale] = {
 
 def scale_of(name: str, smoke: bool) -> Scale:
     return SCALES["smoke" if smoke else name]
+
+
+Result = TypeVar("Result")
+
+
+def alternate(ways: dict[str, Callable[[], Result]],
+              repeat: int) -> tuple[dict[str, list[float]], dict[str, Result]]:
+    """Each way run ``repeat`` times, the ways alternating, so that a shared machine's
+    drift falls on all of them: the seconds of every run, and each way's last result."""
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    results: dict[str, Result] = {}
+    for _ in range(repeat):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            results[name] = way()
+            seconds[name].append(time.perf_counter() - started)
+    return seconds, results
 
 
 @dataclass(frozen=True)

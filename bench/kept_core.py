@@ -18,11 +18,11 @@ milliseconds per round of each and their ratio.
 from __future__ import annotations
 
 import argparse
-import time
+from collections.abc import Callable
 
 import numpy as np
 
-from bench.common import SCALES
+from bench.common import SCALES, alternate
 from infra.settings import Settings
 from ml.dataset import clean_ratings
 from ml.history_products import HistoryProducts
@@ -56,14 +56,13 @@ def main(argv: list[str] | None = None) -> None:
         rounds.append((users, after))
     print(f"{model.kind}: {len(data):,} ratings, {len(model.movie_ids):,} movies; {args.rounds} rounds of "
           f"{args.round} users, each with one new rating")
-    seconds: dict[str, list[float]] = {"kept": [], "fresh": []}
-    lists: dict[str, list[TopK]] = {}
-    for _ in range(args.repeat):
-        for name in seconds:
-            started = time.perf_counter()
-            lists[name] = [rank(model, users, k=50, rated=rated, kept=kept if name == "kept" else None)
-                           for users, rated in rounds]
-            seconds[name].append((time.perf_counter() - started) / len(rounds))
+
+    def every_round(reuse: HistoryProducts | None) -> Callable[[], list[TopK]]:
+        return lambda: [rank(model, users, k=50, rated=rated, kept=reuse) for users, rated in rounds]
+
+    ways = {"kept": every_round(kept), "fresh": every_round(None)}
+    total, lists = alternate(ways, args.repeat)
+    seconds = {name: [s / len(rounds) for s in runs] for name, runs in total.items()}
     for a, b in zip(lists["kept"], lists["fresh"], strict=True):
         assert np.array_equal(a.user_ids, b.user_ids)
         # Position by position the same scores: a movie may differ only where two tie.

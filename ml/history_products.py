@@ -16,7 +16,6 @@ same list). Keyed by the item matrix: a new model version starts an empty cache.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -40,13 +39,14 @@ class _Entry:
 
 
 class HistoryProducts:
-    """``history @ weights`` for rows of known users, from their last product when kept."""
+    """``history @ weights`` for rows of known users, from their last product when kept.
+    One caller at a time: the speed layer's rounds follow one another, and ``rank``
+    scores with kept products in a single thread."""
 
     def __init__(self, weights: F32, budget_bytes: int) -> None:
         self.weights = weights
         self.capacity = budget_bytes // max(1, weights.shape[1] * weights.itemsize)
         self._kept: OrderedDict[int, _Entry] = OrderedDict()
-        self._lock = threading.Lock()  # chunks of one round may score in two threads
         self.updated = 0  # products updated from a kept one (for tests and metrics)
         self.computed = 0  # products computed from the whole history
 
@@ -57,16 +57,14 @@ class HistoryProducts:
         """Each user's history row (row ``i`` of ``history`` is ``users[i]``'s) times the
         weights, float32, ``len(users)`` x movies.
 
-        A handful of array operations for the whole batch, never a loop of them per
-        user: each would give up and retake the GIL, and in a worker, whose event loop
-        this shares a process with, every retake can wait for the loop."""
+        A handful of array operations for the whole batch, not a loop of them per user:
+        the speed layer runs this on the worker's event loop, beside ingest."""
         user_ids = np.asarray(users, dtype=np.int64)
         history = history.tocsr()
         history.sum_duplicates()  # sorted columns per row
         n, width = len(user_ids), self.weights.shape[1]
         lengths = np.diff(history.indptr)
-        with self._lock:
-            kept = [self._kept.get(user) for user in user_ids.tolist()]
+        kept = [self._kept.get(user) for user in user_ids.tolist()]
         usable = np.array([entry is not None and entry.updates < REFRESH_AFTER for entry in kept],
                           dtype=bool)
         # Each usable user's changes, as keys row * movies + column: one set difference each way.
@@ -108,12 +106,11 @@ class HistoryProducts:
     def _keep(self, user_ids: npt.NDArray[np.int64], columns_of: list[I32], out: F32,
               kept: list[_Entry | None], updated: npt.NDArray[np.bool_],
               changes: npt.NDArray[np.int64]) -> None:
-        with self._lock:
-            for i, user in enumerate(user_ids.tolist()):
-                self._kept.pop(user, None)
-                previous = kept[i]
-                updates = previous.updates + bool(changes[i]) if updated[i] and previous else 0
-                # A copy per row, not a view of ``out``: an evicted row frees its memory.
-                self._kept[user] = _Entry(columns_of[i], out[i].copy(), updates)
-            while len(self._kept) > self.capacity:
-                self._kept.popitem(last=False)
+        for i, user in enumerate(user_ids.tolist()):
+            self._kept.pop(user, None)
+            previous = kept[i]
+            updates = previous.updates + bool(changes[i]) if updated[i] and previous else 0
+            # A copy per row, not a view of ``out``: an evicted row frees its memory.
+            self._kept[user] = _Entry(columns_of[i], out[i].copy(), updates)
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)

@@ -267,7 +267,8 @@ def rank(
         out[:, ~known] = -np.inf
         return out
 
-    # Kept products leave little for a second thread but the Python of updating them.
+    # One thread with kept products: they leave little for a second one but the Python of
+    # updating them, and HistoryProducts takes one caller at a time.
     return rank_top_k(block, user_ids, movies, k=k, rated=rated.plus(excluded), chunk_size=chunk_size,
                       threads=None if reuse is None else 1)
 

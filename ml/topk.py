@@ -47,6 +47,16 @@ class RatedPairs:
     def from_frame(cls, ratings: pd.DataFrame) -> RatedPairs:
         return cls.of(ratings["user_id"].to_numpy(), ratings["movie_id"].to_numpy())
 
+    def sorted_by_user(self) -> RatedPairs:
+        order = np.argsort(self.user_ids, kind="stable")
+        return RatedPairs(self.user_ids[order], self.movie_ids[order])
+
+    def of_users_between(self, first: int, last: int) -> RatedPairs:
+        """The pairs of users ``first`` to ``last`` (both included), of pairs sorted by
+        user (:meth:`sorted_by_user`): two binary searches, not a pass over them all."""
+        lo, hi = np.searchsorted(self.user_ids, first, "left"), np.searchsorted(self.user_ids, last, "right")
+        return RatedPairs(self.user_ids[lo:hi], self.movie_ids[lo:hi])
+
     def plus(self, other: RatedPairs | None) -> RatedPairs:
         """These pairs and ``other``'s (a pair in both is harmless: excluded once)."""
         if other is None or len(other.user_ids) == 0:

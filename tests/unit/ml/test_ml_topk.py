@@ -135,3 +135,14 @@ def test_movies_clipped_to_the_top_are_ordered_by_their_unclipped_score(trained:
     top = recommend(boosted, boosted.user_ids[:1], k=5)
     assert top.values.tolist() == [f.rating_scale[1]] * 5
     assert top.movie_ids.tolist() == boosted.movie_ids[19:14:-1].tolist()
+
+
+def test_pairs_of_a_range_of_users_once_sorted_by_user() -> None:
+    pairs = RatedPairs.of([9, 3, 7, 3, 12, 7], [1, 2, 3, 4, 5, 6]).sorted_by_user()
+    assert pairs.user_ids.tolist() == [3, 3, 7, 7, 9, 12]
+    assert pairs.movie_ids.tolist() == [2, 4, 3, 6, 1, 5]  # a user's pairs keep their order
+    middle = pairs.of_users_between(7, 9)
+    assert (middle.user_ids.tolist(), middle.movie_ids.tolist()) == ([7, 7, 9], [3, 6, 1])
+    assert len(pairs.of_users_between(4, 6).user_ids) == 0
+    assert pairs.of_users_between(1, 99).movie_ids.tolist() == pairs.movie_ids.tolist()
+    assert len(RatedPairs.of([], []).sorted_by_user().of_users_between(1, 5).user_ids) == 0
