@@ -9,6 +9,7 @@ import pytest
 
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
+from infra.repositories import serving
 from infra.repositories import suggestions as suggestions_repo
 from tests.integration.api.support import add_model, add_movies, add_rating, add_suggestions, set_genres
 
@@ -327,3 +328,28 @@ async def test_rated_pairs_and_the_catalogue_are_read_as_id_arrays(seeded: async
     assert set(zip(read.user_ids.tolist(), read.movie_ids.tolist(), strict=True)) == expected
     assert len(read.user_ids) == len(expected)
     assert catalogue.tolist() == [*range(1, 13), big]
+
+
+async def test_the_fast_path_answers_as_the_general_statement_does(seeded: asyncpg.Pool) -> None:
+    # UNTOUCHED_LIST_SQL answers an untouched list's first page; LIST_SQL answers every
+    # request. Where the first answers, both must serve the same; where a rating stored
+    # since touches the list, or there is no list, the first must not answer at all.
+    await add_suggestions(seeded, 7, [(m, 10.0 - m) for m in range(1, 9)], version="v3")
+    await add_suggestions(seeded, 8, [(2, 1.0), (5, 2.0)], rated=[5])
+    await add_rating(seeded, 9, 1)  # no list: cold start
+    async with seeded.acquire() as conn:
+        # The plan Postgres settles on after a few executions must stay a key read.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        for limit in (1, 3, 50):
+            fast = await conn.fetchrow(serving.UNTOUCHED_LIST_SQL, 7, limit)
+            general = await conn.fetchrow(serving.LIST_SQL, 7, limit, 0, None)
+            assert fast is not None and general is not None
+            assert (fast["model_version"], fast["made_by"], fast["items"]) == (
+                general["personal_version"], general["made_by"], general["items"])
+        for user in (8, 9, 10):
+            assert await conn.fetchrow(serving.UNTOUCHED_LIST_SQL, user, 50) is None, user
+        await conn.execute("PREPARE fast (int, int) AS " + serving.UNTOUCHED_LIST_SQL)
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE fast (7, 50)"))
+    assert "Index Scan using user_lists_pkey" in plan and "Seq Scan" not in plan, plan
+    served = await serving.suggestions_for(seeded, 8, 50)
+    assert (served.source, [s.id for s in served.suggestions]) == ("model", [2])
