@@ -5,8 +5,9 @@ trained on them and activated; a `streamrec worker` (speed layer on) and the API
 (`api.app:app_from_env`) as subprocesses. For the run's duration, at the same time:
 
 * ratings at a fixed rate (``bench.paced``), each one's freshness timed from just before
-  its ``send()`` to the first 10 ms poll that sees its user's list re-ranked by the
-  speed layer after it (``user_lists.made_by = 'realtime'``, ``updated_at`` later);
+  its ``send()`` to the commit of its user's first list written from a read that saw
+  it, by the speed layer or a prediction job (``bench.realtime.reflected_in_lists``),
+  as a 10 ms poll finds it;
 * API requests at a fixed rate (``bench.loadgen`` open loop, its own process), latency
   counted from each request's scheduled time;
 * once a second: the ratings consumer group's lag (every partition), the active version
@@ -34,7 +35,7 @@ from bench.common import BenchRun, Scale, at_most, bench_run, percentiles
 from bench.dataload import load_movies, load_ratings
 from bench.ingest import encode_ratings
 from bench.paced import PacedRun, publish_paced
-from bench.realtime import POLL_S, RERANKED, activate_model
+from bench.realtime import POLL_S, activate_model, reflected_in_lists
 from bench.worker import WorkerProcess
 from infra import db
 from infra.settings import Settings
@@ -48,9 +49,11 @@ METHOD = (
     "history), a version trained on them in-process and activated; a `streamrec worker` (speed "
     "layer on) and the API (`api.app:app_from_env`, one uvicorn worker) as subprocesses. For the "
     "run's duration at once: new ratings at a fixed rate (ticks of 10 ms), each one's freshness "
-    "timed from just before `send()` to the first 10 ms poll that sees its user's list rewritten "
-    "by the speed layer after it; API requests at a fixed rate from `bench.loadgen` in its own "
-    "process (users in random order, latency from each request's scheduled time); once a second "
+    "timed from just before `send()` to the commit (Postgres's commit timestamp) of its user's "
+    "first list written from a read that saw the rating (the list's `rated_from` past the "
+    "rating's transaction), by the speed layer or a prediction job, found by a 10 ms poll "
+    "(`freshness_seen_ms`: to the poll instead); API requests at a fixed rate from `bench.loadgen` "
+    "in its own process (users in random order, latency from each request's scheduled time); once a second "
     "the ratings consumer group's lag summed over partitions; a third of the way in, one "
     "RetrainRequest (`EventPublisher.request_retrain`), with the moments the new version became "
     "active and every user had a list of it. Worker memory: its process tree from /proc every "
@@ -94,8 +97,8 @@ async def _sample(settings: Settings, pool: asyncpg.Pool, started: float, stop: 
 
 def _freshness_per_second(run: PacedRun, started: float) -> list[dict[str, float]]:
     by_second: dict[int, list[float]] = {}
-    for i, seen in run.seen.items():
-        by_second.setdefault(int(run.sent_perf[i] - started), []).append((seen - run.sent_perf[i]) * 1000)
+    for i in run.seen:
+        by_second.setdefault(int(run.sent_perf[i] - started), []).append(run.latency_ms(i))
     return [{"t": float(t), "n": float(len(v)), "p99_ms": float(np.percentile(v, 99))}
             for t, v in sorted(by_second.items())]
 
@@ -135,16 +138,15 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any]:
     history = clean_ratings(data.ratings.iloc[order[:-n_live]])
     live = data.ratings.iloc[order[-n_live:]]
     messages = encode_ratings(live, rated_at=datetime.now(UTC))
-    live_users = live["user_id"].tolist()
     users = sorted(int(u) for u in data.ratings["user_id"].unique())
     paths = [f"/api/suggestions/?user_id={u}" for u in np.random.default_rng(3).permutation(users).tolist()]
     async with bench_run(base, "mixed", topics=True) as bench:
-        return await _measure(bench, base, scale, data, history, messages, live_users, users, paths,
+        return await _measure(bench, base, scale, data, history, messages, live, users, paths,
                               rating_rate, api_rate, duration)
 
 
 async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: SyntheticData, history: Any,
-                   messages: list[tuple[bytes, bytes]], live_users: list[int], users: list[int],
+                   messages: list[tuple[bytes, bytes]], live: Any, users: list[int],
                    paths: list[str], rating_rate: int, api_rate: int, duration: float) -> dict[str, Any]:
     settings = bench.settings
     pool = await db.create_pool(settings)
@@ -163,10 +165,7 @@ async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: Syntheti
         await worker.wait_ready()
         await api.wait_ready(paths[0])
 
-        async def reranked(waiting: list[int], run: PacedRun) -> list[int]:
-            rows = await pool.fetch(RERANKED, sorted({live_users[i] for i in waiting}))
-            written = {row[0]: row[1].timestamp() for row in rows}
-            return [i for i in waiting if written.get(live_users[i], 0.0) >= run.sent_wall[i]]
+        reranked = await reflected_in_lists(pool, live["user_id"].tolist(), live["movie_id"].tolist())
 
         started = time.perf_counter()
         stop = asyncio.Event()
@@ -203,6 +202,7 @@ async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: Syntheti
         "api_achieved_rps": served["rps"], "api_errors": served["errors"],
         "api_latency_ms": served["latency_ms"], "api_per_second": served["per_second"],
         "freshness_ms": freshness["latency_ms"], "freshness_unseen": freshness["latency_unseen"],
+        "freshness_clock": freshness["latency_clock"], "freshness_seen_ms": freshness["latency_seen_ms"],
         "ratings_achieved_rate": freshness["latency_achieved_rate"],
         "freshness_per_second": _freshness_per_second(paced, started),
         "lag_per_second": [{"t": s["t"], "lag": s["lag"]} for s in samples],

@@ -7,9 +7,9 @@ version trained on them and activated, three phases on the same data:
    with ``STREAMREC_SPEED_LAYER=false`` drains it (events/s, as ``bench ingest``);
 2. drain, speed layer on: another backlog of the same size, a worker with it on;
 3. latency, speed layer on: ratings at a fixed rate for a bounded time; the latency of
-   one is from just before its ``send()`` to the first poll (every 10 ms) that sees its
-   user's list rewritten by the speed layer after that moment (``made_by = 'realtime'``,
-   ``updated_at`` later than the send): re-ranked, not only the rated movie dropped.
+   one is from just before its ``send()`` to the commit of its user's first list written
+   from a read that saw it (:func:`reflected_in_lists`): re-ranked with the rating, not
+   only the rated movie dropped. A poll every 10 ms finds those lists.
 
 And, offline, the quality of realtime lists for users the model never saw, after 1, 3,
 5 and 10 ratings (``ml.foldin.measure_realtime_lists``).
@@ -28,7 +28,7 @@ import numpy as np
 from bench.common import BenchRun, Scale, at_least, at_most, bench_run, stopwatch
 from bench.dataload import load_movies, load_ratings
 from bench.ingest import drain_backlog, encode_ratings, publish_backlog
-from bench.paced import PacedRun, publish_paced
+from bench.paced import PacedRun, Visible, publish_paced
 from bench.worker import WorkerProcess
 from infra import db
 from infra.repositories import models as models_repo
@@ -41,8 +41,35 @@ from ml.synthetic import generate
 from ml.train import SVDParams, train_model
 
 POLL_S = 0.01
-RERANKED = ("SELECT user_id, updated_at FROM user_lists WHERE made_by = 'realtime' "
-            "AND user_id = ANY($1::int[])")
+# Which of the waiting ratings (index, user, movie) their user's list now reflects: the
+# list was written from a read that saw the rating, because its rated_from (the oldest
+# transaction the writer's snapshot might not have seen) is past the rating's. And when
+# that list became visible: its commit, if Postgres keeps commit timestamps.
+REFLECTED = """
+SELECT x.i, {committed}
+FROM unnest($1::int[], $2::int[], $3::int[]) AS x (i, user_id, movie_id)
+JOIN ratings r ON r.user_id = x.user_id AND r.movie_id = x.movie_id
+JOIN user_lists l ON l.user_id = x.user_id AND l.rated_from > r.ingest_xid
+"""
+
+
+async def reflected_in_lists(pool: asyncpg.Pool, users: list[int], movies: list[int]) -> Visible:
+    """The paced runs' test for "the rating's user was re-ranked with it" (realtime and
+    mixed): event ``i`` rated ``movies[i]`` as ``users[i]``, a pair new to the database.
+    The list counts whoever wrote it, the speed layer or a retrain's prediction job: both
+    score the user's history as read. Its commit's time is the moment, if Postgres keeps
+    commit timestamps (``track_commit_timestamp``, on in the local stack), else the poll's."""
+    clock = await pool.fetchval("SHOW track_commit_timestamp") == "on"
+    sql = REFLECTED.format(committed="pg_xact_commit_timestamp(l.xmin)" if clock else "NULL::timestamptz")
+
+    async def visible(waiting: list[int], run: PacedRun) -> list[int]:
+        rows = await pool.fetch(sql, waiting, [users[i] for i in waiting], [movies[i] for i in waiting])
+        for i, committed in rows:
+            if committed is not None:
+                run.visible_wall[i] = committed.timestamp()
+        return [i for i, _ in rows]
+
+    return visible
 
 METHOD = (
     "A throw-away database with the synthetic movies and 80% of the scale's ratings (the "
@@ -52,8 +79,10 @@ METHOD = (
     "first with STREAMREC_SPEED_LAYER=false, then (another backlog) with it on; events/s as "
     "`bench ingest` (polling `retrain_counter.pending`). Latency: ratings at a fixed rate "
     "(ticks of 10 ms) for a bounded time, from the worker with the speed layer on; latency = "
-    "time from just before `send()` to the first 10 ms poll that sees the user's list rewritten "
-    "by the speed layer (`made_by = 'realtime'`, `updated_at` after the send)."
+    "time from just before `send()` to the commit (Postgres's commit timestamp, "
+    "`track_commit_timestamp`) of the user's first list written from a read that saw the rating "
+    "(the list's `rated_from`, its writer's snapshot xmin, past the rating's transaction), found "
+    "by a poll every 10 ms; `latency_seen_ms` times the same lists to the poll that found them."
 )
 
 LIMITS = (
@@ -61,26 +90,22 @@ LIMITS = (
     "Ingest only marks the users of stored ratings; a task of the worker re-ranks the marked users "
     "in rounds (at most STREAMREC_SPEED_LAYER_MAX_USERS, longest waiting first): it reads their "
     "ratings and the catalogue (packed int4 arrays, not lists of ints), scores their history rows "
-    "against the ranking model's item side (EASE at MovieLens-1M density), takes each top K, "
-    "predicts the ratings with the SVD and rewrites each user's one list row. What made it cheaper, "
-    "each measured on its own: a user's EASE history product is kept between rounds "
-    "(STREAMREC_SPEED_LAYER_MEMORY_MB), so a re-rank adds the item rows of the movies rated since "
-    "(`python -m bench.kept_core`: a 200-user round 20-24 ms against 44-49 ms, 2.0-2.5x); "
-    "list_item, the SQL that renders a list's items, is inlined since migration 0014 (its earlier "
-    "body was not inlinable, and ran through the SQL-function executor per item); the packed read "
-    "creates no Python object per id; and scoring runs on the event loop in slices of 100 users "
-    "rather than in a thread, whose every GIL handoff with the loop's ingest slowed a round (seen "
-    "in a traced worker, not measured by a benchmark here). At "
-    "1,000/s the speed "
-    "layer now keeps up, in rounds of a hundred or two users every 100-200 ms, so a rating waits "
-    "for the round in progress and then its own: p99 is a few rounds, not the 100 ms target, which "
-    "needs several times less CPU per user or more cores. While ingest drains a backlog (its last "
-    "batch was full) the speed layer takes at most STREAMREC_SPEED_LAYER_BACKLOG_SHARE (25%) of the "
-    "worker, so the drain keeps most of its rate (on / off 0.89-1.00); the bound likely also slows "
-    "freshness while ingest lags for other reasons, as in bench mixed during a retrain's fan-out "
-    "(not measured apart). "
-    "Latency also includes the ingest batch window (up to 20 ms) and up to 10 ms "
-    "of polling resolution."
+    "against the ranking model's item side (EASE at MovieLens-1M density) on the event loop in "
+    "slices of 100 users, takes each top K, predicts the ratings with the SVD and rewrites each "
+    "user's one list row; a round is scored while the previous round's lists are written, since "
+    "a write mostly waits on Postgres. What made a user cheaper, each measured on its own: a "
+    "user's EASE history product is kept between rounds (STREAMREC_SPEED_LAYER_MEMORY_MB), so a "
+    "re-rank adds the item rows of the movies rated since (`python -m bench.kept_core`: a 200-user "
+    "round 20-24 ms against 44-49 ms, 2.0-2.5x); list_item, the SQL that renders a list's items, "
+    "is inlined since migration 0014; the packed read creates no Python object per id. At 1,000/s "
+    "the speed layer keeps up in rounds of a hundred or two users, so a rating waits for the "
+    "round in progress and then its own: p99 is a few rounds, not the 100 ms target, which needs "
+    "several times less CPU per user or more cores. While ingest drains a backlog (its last batch "
+    "was full) the speed layer takes at most STREAMREC_SPEED_LAYER_BACKLOG_SHARE (25%) of the "
+    "worker, so the drain keeps most of its rate; the bound likely also slows freshness while "
+    "ingest lags for other reasons, as in bench mixed during a retrain's fan-out (not measured "
+    "apart). Latency also includes the ingest batch window (up to 20 ms). Runs on this shared "
+    "machine differ by up to 2x in p99 at 1,000/s: compare runs side by side."
 )
 
 
@@ -105,13 +130,9 @@ async def activate_model(bench: BenchRun, history: Any, base: Settings, scale: S
 
 
 async def _latency(settings: Settings, pool: asyncpg.Pool, worker: WorkerProcess,
-                   users: list[int], messages: list[tuple[bytes, bytes]], rate: int) -> dict[str, Any]:
-    async def reranked(waiting: list[int], run: PacedRun) -> list[int]:
-        rows = await pool.fetch(RERANKED, sorted({users[i] for i in waiting}))
-        written = {row[0]: row[1].timestamp() for row in rows}
-        return [i for i in waiting if written.get(users[i], 0.0) >= run.sent_wall[i]]
-
-    run = await publish_paced(settings, worker, messages, rate, reranked, POLL_S)
+                   live: Any, messages: list[tuple[bytes, bytes]], rate: int) -> dict[str, Any]:
+    reflected = await reflected_in_lists(pool, live["user_id"].tolist(), live["movie_id"].tolist())
+    run = await publish_paced(settings, worker, messages, rate, reflected, POLL_S)
     return run.summary(rate)
 
 
@@ -181,11 +202,11 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any]:
                 print(f"realtime: the speed layer re-ranked the backlog's {len(set(on_users)):,} "
                       f"users {caught_up:.1f} s after the drain")
                 live_users = live["user_id"].tolist()
-                low = await _latency(bench.settings, pool, worker, live_users[:n_low], live_msgs[:n_low],
+                low = await _latency(bench.settings, pool, worker, live.iloc[:n_low], live_msgs[:n_low],
                                      low_rate)
                 print(f"realtime: publish → list re-ranked at {low_rate}/s: {low['latency_ms']}")
                 await _caught_up(pool, worker, len(set(on_users) | set(live_users[:n_low])))
-                latency = await _latency(bench.settings, pool, worker, live_users[n_low:],
+                latency = await _latency(bench.settings, pool, worker, live.iloc[n_low:],
                                          live_msgs[n_low:], scale.latency_rate)
                 worker.sample_once()
             finally:

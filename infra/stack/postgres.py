@@ -150,8 +150,9 @@ def start(settings: Settings) -> str:
     if _as_root():
         layout.log.touch()
         shutil.chown(layout.log, RUN_AS, RUN_AS)
+    # Commit timestamps let the benchmarks time when a list became visible (bench.realtime).
     options = (f"-p {db.port} -k {layout.socket_dir} -c listen_addresses={db.host} "
-               "-c max_connections=200 -c shared_buffers=256MB")
+               "-c max_connections=200 -c shared_buffers=256MB -c track_commit_timestamp=on")
     _run([str(bin_dir / "pg_ctl"), "-D", str(layout.data), "-l", str(layout.log),
           "-w", "-t", str(int(settings.stack_timeout_s)), "-o", options, "start"],
          "pg_ctl start", layout)

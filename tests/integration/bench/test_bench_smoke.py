@@ -18,11 +18,11 @@ KEYS = {
     "retrain": {"total_s", "fit_s", "phases_s", "worker_peak_rss_bytes", "targets", "machine"},
     "quality": {"rmse", "mae", "precision_at_10", "baseline_precision_at_10", "datasets", "targets"},
     "api": {"ratio", "bare_rps", "api_rps", "api_fixed_rate_ms", "targets", "machine"},
-    "realtime": {"events_per_s_off", "events_per_s_on", "on_off_ratio", "latency_ms",
+    "realtime": {"events_per_s_off", "events_per_s_on", "on_off_ratio", "latency_ms", "latency_clock",
                  "worker_peak_rss_bytes", "targets", "machine"},
     "scale": {"sizes", "growth", "targets", "machine"},
-    "mixed": {"api_latency_ms", "freshness_ms", "lag_per_second", "retrain", "worker_peak_rss_bytes",
-              "targets", "machine"},
+    "mixed": {"api_latency_ms", "freshness_ms", "freshness_clock", "lag_per_second", "retrain",
+              "worker_peak_rss_bytes", "targets", "machine"},
 }
 
 
@@ -40,5 +40,9 @@ def test_every_benchmark_runs_in_smoke_mode(stack: Settings, tmp_path: Path) -> 
         assert keys <= set(result), f"{name}: missing {keys - set(result)}"
         assert all({"name", "value", "target", "met"} <= set(t) for t in result["targets"])
         assert (tmp_path / f"{name}.png").stat().st_size > 0
+    # The local stack keeps commit timestamps: a list's freshness ends at its commit.
+    restart = "Postgres keeps no commit timestamps: restart the stack (streamrec stack down, up)"
+    assert json.loads((tmp_path / "realtime.json").read_text())["latency_clock"] == "commit", restart
+    assert json.loads((tmp_path / "mixed.json").read_text())["freshness_clock"] == "commit", restart
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## Targets" in report and "## predict" in report
