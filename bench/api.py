@@ -56,8 +56,8 @@ METHOD = (
     "for requests/s (ratio = API / bare, means of the rounds; each round pair's ratio too); then "
     "an open loop at a fixed rate (latency counted from each request's scheduled time) on the "
     "API, users in random order. Before the servers start, Postgres's CPU per execution of the "
-    "two serving statements (`infra.repositories.serving`: the key read that answers an "
-    "untouched list's first page, and the general statement) on one connection, alternating "
+    "two serving statements (`infra.repositories.serving`: the key read that answers a list's "
+    "first page, and the general statement) on one connection, alternating "
     "twice, from the backend's /proc counters."
 )
 
@@ -207,7 +207,7 @@ async def statement_cpu_us(bench: BenchRun, users: list[int], runs: int) -> dict
     the two alternating twice: the fast path's key read against the general statement
     that answers any request (the users' first page each time)."""
     statements: dict[str, tuple[str, Callable[[int], tuple[object, ...]]]] = {
-        "untouched_list": (serving.UNTOUCHED_LIST_SQL, lambda u: (u, 50)),
+        "first_page": (serving.FIRST_PAGE_SQL, lambda u: (u, 50)),
         "list": (serving.LIST_SQL, lambda u: (u, 50, 0, None)),
     }
     conn = await asyncpg.connect(bench.settings.database_url)

@@ -3,7 +3,8 @@
 The ingest and realtime benchmarks share this: messages go out in ticks of 10 ms
 (``rate / 100`` per tick) from a producer configured as the API's (acks=all,
 idempotent, linger 5 ms), while a poller asks, every ``poll_s``, which of the events
-sent so far are visible; a benchmark says what "visible" means (``Visible``). An event's
+sent so far are visible (then waits as long again as the poll took, if that is longer);
+a benchmark says what "visible" means (``Visible``). An event's
 latency is from just before its ``send()`` to the moment its effect became visible:
 the commit the benchmark read it from (``PacedRun.visible_wall``) when it can tell,
 else the first poll that saw it.
@@ -105,6 +106,7 @@ async def publish_paced(settings: Settings, worker: WorkerProcess, messages: lis
         while True:
             waiting.update(dict.fromkeys(range(queued, len(run.sent_perf))))
             queued = len(run.sent_perf)
+            polled = time.perf_counter()
             if waiting:
                 found = await visible(list(waiting), run)
                 now = time.perf_counter()
@@ -119,7 +121,9 @@ async def publish_paced(settings: Settings, worker: WorkerProcess, messages: lis
                 if time.monotonic() > grace_until:
                     return
             worker.check_alive()
-            await asyncio.sleep(poll_s)
+            # At most half the poller's time in polls: with many events waiting, a poll's
+            # queries would otherwise take the CPU the pipeline needs to catch up.
+            await asyncio.sleep(max(poll_s, time.perf_counter() - polled))
 
     try:
         await asyncio.gather(publish(), poll())

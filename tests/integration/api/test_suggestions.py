@@ -331,25 +331,28 @@ async def test_rated_pairs_and_the_catalogue_are_read_as_id_arrays(seeded: async
 
 
 async def test_the_fast_path_answers_as_the_general_statement_does(seeded: asyncpg.Pool) -> None:
-    # UNTOUCHED_LIST_SQL answers an untouched list's first page; LIST_SQL answers every
-    # request. Where the first answers, both must serve the same; where a rating stored
-    # since touches the list, or there is no list, the first must not answer at all.
+    # FIRST_PAGE_SQL answers a list's first page; LIST_SQL answers every request. Where
+    # the first has items, both must serve the same, also for a list touched by a rating
+    # stored since; where there is no list or nothing left in it, the first must not answer.
     await add_suggestions(seeded, 7, [(m, 10.0 - m) for m in range(1, 9)], version="v3")
-    await add_suggestions(seeded, 8, [(2, 1.0), (5, 2.0)], rated=[5])
-    await add_rating(seeded, 9, 1)  # no list: cold start
+    await add_suggestions(seeded, 8, [(2, 1.0), (5, 2.0), (6, 3.0)], rated=[5])
+    await add_suggestions(seeded, 9, [(3, 1.0)], rated=[3])  # nothing left: popular movies
+    await add_rating(seeded, 10, 1)  # no list: cold start
     async with seeded.acquire() as conn:
         # The plan Postgres settles on after a few executions must stay a key read.
         await conn.execute("SET plan_cache_mode = force_generic_plan")
-        for limit in (1, 3, 50):
-            fast = await conn.fetchrow(serving.UNTOUCHED_LIST_SQL, 7, limit)
-            general = await conn.fetchrow(serving.LIST_SQL, 7, limit, 0, None)
+        for user, limit in ((7, 1), (7, 3), (7, 50), (8, 1), (8, 50)):
+            fast = await conn.fetchrow(serving.FIRST_PAGE_SQL, user, limit)
+            general = await conn.fetchrow(serving.LIST_SQL, user, limit, 0, None)
             assert fast is not None and general is not None
             assert (fast["model_version"], fast["made_by"], fast["items"]) == (
-                general["personal_version"], general["made_by"], general["items"])
-        for user in (8, 9, 10):
-            assert await conn.fetchrow(serving.UNTOUCHED_LIST_SQL, user, 50) is None, user
-        await conn.execute("PREPARE fast (int, int) AS " + serving.UNTOUCHED_LIST_SQL)
+                general["personal_version"], general["made_by"], general["items"]), (user, limit)
+        assert (await conn.fetchrow(serving.FIRST_PAGE_SQL, 9, 50))["items"] is None
+        for user in (10, 11):
+            assert await conn.fetchrow(serving.FIRST_PAGE_SQL, user, 50) is None, user
+        await conn.execute("PREPARE fast (int, int) AS " + serving.FIRST_PAGE_SQL)
         plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE fast (7, 50)"))
     assert "Index Scan using user_lists_pkey" in plan and "Seq Scan" not in plan, plan
-    served = await serving.suggestions_for(seeded, 8, 50)
-    assert (served.source, [s.id for s in served.suggestions]) == ("model", [2])
+    touched = await serving.suggestions_for(seeded, 8, 50)
+    assert (touched.source, [s.id for s in touched.suggestions]) == ("model", [6, 2])
+    assert (await serving.suggestions_for(seeded, 9, 50)).source == "popular"
