@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench.common import alternate
+from bench.common import alternate, side_by_side
 from bench.scale import parse_sizes
 from ml.dataset import clean_ratings
 from ml.ranking import F32, RankingModel, RankingParams, fit_ranking, rank
@@ -67,10 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     for a, b in zip(lists["blocks"], lists["full"], strict=True):
         assert np.array_equal(a.user_ids, b.user_ids) and np.array_equal(a.movie_ids, b.movie_ids)
         np.testing.assert_allclose(a.values, b.values, rtol=1e-5)
-    ratios = [f / b for f, b in zip(seconds["full"], seconds["blocks"], strict=True)]
-    print("same rows; blocks " + ", ".join(f"{s:.2f}" for s in seconds["blocks"]) + " s; full "
-          + ", ".join(f"{s:.2f}" for s in seconds["full"]) + " s; full / blocks "
-          + ", ".join(f"{r:.1f}x" for r in ratios))
+    print("same rows; " + side_by_side(seconds, "blocks", "full"))
 
 
 if __name__ == "__main__":

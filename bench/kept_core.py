@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench.common import SCALES, alternate
+from bench.common import SCALES, alternate, side_by_side
 from infra.settings import Settings
 from ml.dataset import clean_ratings
 from ml.history_products import HistoryProducts
@@ -67,10 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         assert np.array_equal(a.user_ids, b.user_ids)
         # Position by position the same scores: a movie may differ only where two tie.
         np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-6)
-    ratios = [f / k for f, k in zip(seconds["fresh"], seconds["kept"], strict=True)]
-    print("same lists; kept " + ", ".join(f"{1e3 * s:.1f}" for s in seconds["kept"]) + " ms a round; fresh "
-          + ", ".join(f"{1e3 * s:.1f}" for s in seconds["fresh"]) + " ms; fresh / kept "
-          + ", ".join(f"{r:.1f}x" for r in ratios))
+    print("same lists; a round: " + side_by_side(seconds, "kept", "fresh", unit="ms", scale=1e3, digits=1))
 
 
 if __name__ == "__main__":
