@@ -4,6 +4,7 @@ the model store and the training process pool. Created lazily, never at import."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from infra.settings import Settings
 from ml.errors import ModelIntegrityError
 from ml.history_products import HistoryProducts
 from ml.model_store import ModelBundle, ModelStore
+from ml.params import background_params
 from ml.train import training_executor
 from streams.app import Topics
 from streams.retry import with_retry
@@ -60,7 +62,9 @@ class DirtyUsers:
         self._marked = asyncio.Event()
         # Set by ingest when its last batch was full (more events were waiting): the
         # speed layer then takes only its share of the worker (STREAMREC_SPEED_LAYER_BACKLOG_SHARE).
-        self.ingest_behind = False
+        self._ingest_behind = False
+        self._rounds_done = 0  # rounds the speed layer has scored
+        self._progress = asyncio.Event()  # set (and replaced) when either of those changes
 
     def mark(self, user_ids: Iterable[int]) -> None:
         before = len(self._users)
@@ -79,8 +83,45 @@ class DirtyUsers:
             del self._users[user]
         return taken
 
+    @property
+    def ingest_behind(self) -> bool:
+        return self._ingest_behind
+
+    @ingest_behind.setter
+    def ingest_behind(self, behind: bool) -> None:
+        if behind != self._ingest_behind:
+            self._ingest_behind = behind
+            self._progressed()
+
+    def round_scored(self) -> None:
+        """The speed layer scored a round (called by it, before the round's write)."""
+        self._rounds_done += 1
+        self._progressed()
+
+    def _progressed(self) -> None:
+        # Every waiter holds the event of its time: wake them all, and start a new one.
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def serving_first(self, most_s: float) -> float:
+        """Wait, at most ``most_s``, while realtime work is pending: until ingest keeps up
+        and the users marked now have been through one round of the speed layer (or none
+        are marked). A prediction job calls it first, so a retrain's fan-out takes what
+        the speed layer and ingest leave instead of delaying them. Returns the seconds waited."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        rounds_at_start = self._rounds_done
+        while self._ingest_behind or (self._users and self._rounds_done == rounds_at_start):
+            remaining = most_s - (loop.time() - started)
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        return loop.time() - started
+
     def __len__(self) -> int:
         return len(self._users)
+
 
 
 @dataclass
@@ -130,7 +171,8 @@ class WorkerDeps:
 
     def training_executor(self) -> ProcessPoolExecutor:
         """The process's training pool (two spawn processes, started by the first
-        training: the held-out fit and the serving fit run side by side)."""
+        training: the held-out fit and the serving fit run side by side, at the lowest
+        CPU priority: ``STREAMREC_TRAINING_*``)."""
         if self._executor is not None and getattr(self._executor, "_broken", False):
             # A training process died (e.g. killed for memory): the pool refuses all work
             # from then on, so the next training gets a new one.
@@ -138,7 +180,7 @@ class WorkerDeps:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         if self._executor is None:
-            self._executor = training_executor()
+            self._executor = training_executor(background=background_params(self.settings))
         return self._executor
 
     async def close(self) -> None:

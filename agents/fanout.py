@@ -1,5 +1,5 @@
-"""The fan-out agent: an activated model becomes one prediction job per batch of users,
-and its ranking model's item side the similar movies of every movie."""
+"""The fan-out agent: an activated model becomes one prediction job per batch of users
+(sent first), then its ranking model's item side the similar movies of every movie."""
 
 from __future__ import annotations
 
@@ -49,7 +49,6 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
         log.warning("model %s announced as activated, but the active model is %s: no jobs",
                     published.version[:80], active.version_name if active else None)
         return 0
-    await write_similar(deps, active)
 
     async def users() -> list[int]:
         async with pool.acquire() as conn:
@@ -67,6 +66,9 @@ async def fan_out(deps: WorkerDeps, published: ModelPublished) -> int:
     await with_retry("sending prediction jobs", send_all)
     log.info("model %s: %d prediction job(s) for %d user(s)", published.version, len(jobs),
              sum(len(job.user_ids) for job in jobs))
+    # After the jobs: the lists are what users wait for; similar movies (movies x movies
+    # work) are written while the predictors run.
+    await write_similar(deps, active)
     return len(jobs)
 
 

@@ -46,3 +46,7 @@ class WorkerMetrics:
         self.jobs_dropped = Counter(
             "streamrec_worker_prediction_jobs_dropped",
             "Prediction jobs dropped because their model is no longer active.", registry=r)
+        self.prediction_yield_seconds = Counter(
+            "streamrec_worker_prediction_yield_seconds",
+            "Seconds prediction jobs waited for ingest and the speed layer before starting.",
+            registry=r)

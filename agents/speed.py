@@ -28,18 +28,13 @@ from dataclasses import dataclass
 import faust
 
 from agents.deps import WorkerDeps
-from infra.repositories import Ids, no_ids
-from infra.repositories import models as models_repo
-from infra.repositories import movies as movies_repo
-from infra.repositories import ratings as ratings_repo
+from agents.scoring import rows_in_slices
+from infra.repositories import rerank as rerank_repo
 from infra.repositories import suggestions as suggestions_repo
-from ml.serve import SuggestionRow, suggestion_rows
-from ml.topk import RatedPairs
+from ml.serve import SuggestionRow
 from streams.retry import with_retry
 
 log = logging.getLogger(__name__)
-
-LOOP_SLICE_USERS = 100  # users scored between two turns of the event loop
 
 
 @dataclass(frozen=True)
@@ -61,35 +56,19 @@ async def score_round(deps: WorkerDeps, user_ids: Iterable[int]) -> ScoredRound 
         return None
     pool = await deps.pool()
 
-    async def read() -> tuple[models_repo.ModelVersion | None, Ids, ratings_repo.RatedPairsRead]:
-        async with pool.acquire() as conn:
-            active = await models_repo.active(conn)
-            if active is None:
-                return None, no_ids(), ratings_repo.RatedPairsRead(no_ids(), no_ids(), 0)
-            return active, await movies_repo.all_ids(conn), await ratings_repo.rated_pairs(conn, users)
+    async def read() -> rerank_repo.RerankRead:
+        async with pool.acquire() as conn:  # one statement: one round trip per round
+            return await rerank_repo.rerank_inputs(conn, users)
 
-    active, catalogue, rated = await with_retry("reading users to re-rank", read)
+    inputs = await with_retry("reading users to re-rank", read)
+    active, catalogue, rated = inputs.active, inputs.catalogue, inputs.rated
     if active is None:
         return None  # no model yet: the cold-start list serves
     bundle = await deps.bundle_of(active)
     if bundle is None:
         return None
-    # Sorted by user once, so that each slice takes its users' pairs by two binary searches.
-    rated_pairs = RatedPairs.of(rated.user_ids, rated.movie_ids).sorted_by_user()
-    hidden = RatedPairs.of(rated.hidden_user_ids, rated.hidden_movie_ids).sorted_by_user()
-    kept = deps.kept_products(bundle)
-    rows: list[SuggestionRow] = []
-    # Scored on the event loop, a slice at a time, not in a thread: a slice is a few
-    # array operations (milliseconds), and in a thread each one that gives up the GIL
-    # has to win it back from the loop's ingest, Kafka and Postgres work, which made a
-    # traced worker's rounds several times slower. Between slices, ingest and the
-    # consumers run.
-    for start in range(0, len(users), LOOP_SLICE_USERS):
-        part = users[start:start + LOOP_SLICE_USERS]
-        rows += suggestion_rows(bundle, part, k=settings.top_k, catalogue=catalogue, kept=kept,
-                                rated=rated_pairs.of_users_between(part[0], part[-1]),
-                                hidden=hidden.of_users_between(part[0], part[-1]))
-        await asyncio.sleep(0)
+    rows = await rows_in_slices(bundle, users, k=settings.top_k, catalogue=catalogue, rated=rated,
+                                kept=deps.kept_products(bundle))
     return ScoredRound(users, rows, active.version_name, rated.rated_from)
 
 
@@ -135,6 +114,7 @@ def register(app: faust.App, deps: WorkerDeps) -> None:
                 except Exception:  # a bug here costs freshness, never ingest
                     log.exception("the speed layer failed for %d user(s); they keep their lists", len(users))
                     scored = None
+                deps.dirty_users.round_scored()
                 if writing is not None:
                     await writing
                     writing = None

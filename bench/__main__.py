@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--movielens", type=Path, help="quality: also evaluate this ratings file")
     parser.add_argument("--sizes", default="1M,5M,10M,25M",
                         help="scale: ratings per size, e.g. 1M,5M (ml-25m's shape scaled down)")
+    parser.add_argument("--retrain-workers", type=int, default=1,
+                        help="scale: workers on the box during the retrain phase (one trains)")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate BENCHMARKS.md from the results files")
     parser.add_argument("--no-spy", action="store_true",
@@ -56,7 +58,8 @@ async def run_one(name: str, args: argparse.Namespace, settings: Settings,
     elif name == "quality":
         options = {"movielens": args.movielens}
     elif name == "scale":  # sizes measured before and not now are kept
-        options = {"sizes": args.sizes, "previous": load_results(out).get("scale")}
+        options = {"sizes": args.sizes, "previous": load_results(out).get("scale"),
+                   "retrain_workers": args.retrain_workers}
     result: dict[str, Any] | None = await module.run(settings, scale, **options)
     return result
 

@@ -138,10 +138,10 @@ def _realtime(fig: Figure, r: dict[str, Any]) -> None:
 
 def _mixed(fig: Figure, r: dict[str, Any]) -> None:
     axes = fig.subplots(3, 1, sharex=True)
-    series = [("api_per_second", "p99_ms", f"API p99 ms\n{r['api_rate']}/s", 10.0),
+    series = [("api_per_second", "p99_ms", f"API p99 ms\n{r['api_rate']}/s", 25.0),
               ("freshness_per_second", "p99_ms",
-               f"freshness p99 ms\n{r['rating_rate']:,} ratings/s", 100.0),
-              ("lag_per_second", "lag", "consumer lag\nevents", None)]
+               f"freshness p99 ms\n{r['rating_rate']:,} ratings/s", 1000.0),
+              ("lag_per_second", "lag", "consumer lag\nevents", 2000.0)]
     for ax, (key, field, label, target) in zip(axes, series, strict=True):
         points = [p for p in r.get(key, []) if p.get(field) is not None]
         ax.plot([p["t"] for p in points], [p[field] for p in points], color="#2a7ab0")
@@ -150,6 +150,9 @@ def _mixed(fig: Figure, r: dict[str, Any]) -> None:
             ax.set_yscale("log")
         ax.set_ylabel(label, fontsize=8)
         retrain = r.get("retrain", {})
+        if retrain.get("requested_s") is not None and retrain.get("all_lists_s") is not None:
+            # The retrain window: from the request until every list is of the new version.
+            ax.axvspan(retrain["requested_s"], retrain["all_lists_s"], color="#f3d9a4", alpha=0.4)
         for moment, colour in (("requested_s", "grey"), ("activated_s", "green"), ("all_lists_s", "purple")):
             if retrain.get(moment) is not None:
                 ax.axvline(retrain[moment], color=colour, linestyle=":", linewidth=1,

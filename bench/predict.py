@@ -4,11 +4,12 @@ Side by side in one run, on one throw-away database holding the synthetic movies
 users and ratings:
 
 * streamrec: jobs of ``settings.prediction_batch_size`` users, each as the predictor
-  agent does it (read the users' rated pairs and the catalogue, ``ml.serve.suggestion_rows``:
-  the ranking model orders, the SVD gives each row its predicted rating;
-  ``suggestions.replace_in_parts``: one upsert of a row per user, in
-  ``prediction_write_parts`` transactions at once), one job after another; run twice,
-  before and after the seed loop, and averaged;
+  agent does it (read the users' rated pairs and the catalogue in one statement,
+  ``ml.serve.suggestion_rows`` on the event loop in slices: the ranking model orders, the
+  SVD gives each row its predicted rating; ``suggestions.replace_in_parts``: one upsert
+  of a row per user, in ``prediction_write_parts`` transactions at once), a job scored
+  while the previous job's lists are written; run twice, before and after the seed
+  loop, and averaged;
 * the seed: for a few users, ``algo.predict(user, movie).est`` of a Surprise SVD for
   every movie and one ``INSERT … ON CONFLICT (user_id, movie_id) DO UPDATE`` per pair
   over asyncpg in autocommit (Django's ``update_or_create``), extrapolated per user.
@@ -19,6 +20,7 @@ the fit's quality).  Then one more streamrec pass under cProfile, for the profil
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +28,12 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from agents.scoring import rows_in_slices
 from bench.common import BenchRun, Scale, at_least, at_most, bench_run, stopwatch
 from bench.dataload import load_movies, load_ratings
 from bench.profiling import cprofiled
 from infra import db
-from infra.repositories import movies as movies_repo
-from infra.repositories import ratings as ratings_repo
+from infra.repositories import rerank as rerank_repo
 from infra.repositories import suggestions as suggestions_repo
 from infra.settings import Settings
 from ml.dataset import clean_ratings
@@ -39,9 +41,8 @@ from ml.model_store import ModelBundle
 from ml.params import ranking_params
 from ml.ranking import fit_ranking
 from ml.scoring import from_surprise
-from ml.serve import suggestion_rows
+from ml.serve import SuggestionRow
 from ml.synthetic import generate
-from ml.topk import RatedPairs
 from ml.train import SVDParams, fit_svd
 from schemas.ratings import RATING_MAX, RATING_MIN
 
@@ -62,10 +63,12 @@ METHOD = (
     "Synthetic data of the scale's size (`ml.synthetic.generate`), a Surprise SVD fitted on it "
     "with few epochs (timing does not depend on fit quality), movies/users/ratings COPYed into "
     "a throw-away database. streamrec: jobs of `prediction_batch_size` users, each reading the "
-    "users' rated pairs and the catalogue, `ml.topk.recommend` (top 50, rated excluded) and "
+    "users' rated pairs and the catalogue in one statement, `ml.serve.suggestion_rows` on the event "
+    "loop in slices of 100 users (top 50, rated excluded) and "
     "`suggestions.replace_in_parts` (one upsert of a row per user, its items rendered, in "
-    "`prediction_write_parts` transactions at once on connections of their own), one job after "
-    "another — the predictor agent's steps without Kafka; two "
+    "`prediction_write_parts` transactions at once on connections of their own), a job read and "
+    "scored while the previous job's lists are written — the predictor agent's steps without "
+    "Kafka (`write_s` adds up the writes, which overlap the next jobs' reading and scoring); two "
     "passes (before and after the seed loop), averaged. Seed: for the first users, "
     "`algo.predict(u, i).est` for every movie and one `INSERT … ON CONFLICT DO UPDATE` per pair into "
     "a table of the seed's shape (a row per pair, its two indexes) "
@@ -100,25 +103,39 @@ class Pass:
 
 async def streamrec_pass(pool: asyncpg.Pool, settings: Settings, bundle: ModelBundle,
                          users: list[int], version: str) -> Pass:
-    read = score = write = 0.0
+    """Every user's list, as the predictor agent writes a retrain's jobs: each job read
+    in one statement and scored on the event loop in slices, and scored while the
+    previous job's lists are written (writes in the jobs' order). ``write_s`` adds up
+    the writes' own durations, which overlap the next jobs' reads and scoring."""
+    read = score = 0.0
+    writes: list[float] = []
     rows = 0
     started = time.perf_counter()
     batch = settings.prediction_batch_size
+    writing: asyncio.Task[int] | None = None
+
+    async def write(job: list[int], top: list[SuggestionRow], rated_from: int) -> int:
+        with stopwatch() as t_write:
+            written = await suggestions_repo.replace_in_parts(pool, job, top, version, rated_from=rated_from,
+                                                              parts=settings.prediction_write_parts)
+        writes.append(t_write[0])
+        return written
+
     async with pool.acquire() as conn:
         for start in range(0, len(users), batch):
-            job = users[start : start + batch]
+            job = sorted(users[start : start + batch])
             with stopwatch() as t_read:
-                catalogue = await movies_repo.all_ids(conn)
-                rated = await ratings_repo.rated_pairs(conn, job)
+                inputs = await rerank_repo.rerank_inputs(conn, job)  # the predictor's one read
             with stopwatch() as t_score:
-                top = suggestion_rows(bundle, job, k=settings.top_k, catalogue=catalogue,
-                                      rated=RatedPairs.of(rated.user_ids, rated.movie_ids))
-            with stopwatch() as t_write:
-                rows += await suggestions_repo.replace_in_parts(pool, job, top, version,
-                                                                rated_from=rated.rated_from,
-                                                                parts=settings.prediction_write_parts)
-            read, score, write = read + t_read[0], score + t_score[0], write + t_write[0]
-    return Pass(time.perf_counter() - started, read, score, write, rows)
+                top = await rows_in_slices(bundle, job, k=settings.top_k, catalogue=inputs.catalogue,
+                                           rated=inputs.rated)
+            read, score = read + t_read[0], score + t_score[0]
+            if writing is not None:
+                rows += await writing
+            writing = asyncio.create_task(write(job, top, inputs.rated.rated_from))
+    if writing is not None:
+        rows += await writing
+    return Pass(time.perf_counter() - started, read, score, sum(writes), rows)
 
 
 async def seed_loop(url: str, algo: Any, users: list[int], movies: list[int]) -> tuple[float, int]:

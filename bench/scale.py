@@ -179,17 +179,25 @@ async def _serve(bench: BenchRun, users: list[int], rate: int, seconds: float) -
 
 
 async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[bytes, bytes]],
-                   already: int, n_users: int, *, wait_s: float) -> dict[str, Any]:
+                   already: int, n_users: int, *, wait_s: float, workers: int = 1) -> dict[str, Any]:
     """A real worker's retrain, request → every list of the new version live, with a
     backlog of fresh ratings published once the fit is under way (``wait_s`` after the
-    request: the export's time and a margin) and its drain rate while the fit runs."""
+    request: the export's time and a margin) and its drain rate while the fit runs.
+    ``workers`` > 1: more workers in the same groups on this box (one of them trains;
+    all of them ingest and run prediction jobs)."""
     async with pool.acquire() as conn:
         # The stand-in version of the serving phase has no artifact: train as if first.
         await conn.execute("UPDATE model_versions SET is_active = false")
     worker = WorkerProcess(bench.worker_env(), bench.tmp / "worker-retrain.log", interval=0.5)
+    others = [WorkerProcess(bench.worker_env(), bench.tmp / f"worker-retrain-{i}.log", interval=0.5)
+              for i in range(1, workers)]
     worker.start()
+    for other in others:
+        other.start()
     try:
         await worker.wait_ready(timeout_s=120)
+        for other in others:
+            await other.wait_ready(timeout_s=120)
         publisher = EventPublisher(bench.settings)
         await publisher.start()
         try:
@@ -206,6 +214,8 @@ async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[byte
         worker.sample_once()
     finally:
         worker.stop()
+        for other in others:
+            other.stop()
     created = version.created_at.timestamp() if version.created_at else done
     # The part of the drain before the model was recorded: the fit (and its evaluation).
     progress = [(clock + worker.started_at + t, n) for t, n in drained["progress"]]
@@ -222,11 +232,14 @@ async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[byte
         "ingest_during_fit_events_per_s": (end_n - start_n) / max(end_t - start_t, 1e-9),
         "ingest_drained_within_fit": len(inside) == len(progress),
         "decision": version.decision,
+        "workers": workers,
         "worker_peak_gib": worker.peak_rss_bytes / GiB,
+        "other_workers_peak_gib": [other.peak_rss_bytes / GiB for other in others],
     }
 
 
-async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[str, Any]:
+async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
+                       retrain_workers: int = 1) -> dict[str, Any]:
     shape = ml25m_shape(n_ratings)
     n_ingest = 2_000 if smoke else 100_000
     seconds: dict[str, float] = {}
@@ -300,7 +313,7 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool) -> dict[s
             serving = await _serve(bench, users, 100 if smoke else 500, 1.0 if smoke else 10.0)
             print(f"scale {label(n_ratings)}: serving {serving['latency_ms']}", flush=True)
             retrain = await _retrain(bench, pool, backlog_during_fit, n_ingest, len(users),
-                                     wait_s=seconds["export"] + 2.0)
+                                     wait_s=seconds["export"] + 2.0, workers=retrain_workers)
             memory["worker (retrain, with its training processes)"] = retrain.pop("worker_peak_gib")
             print(f"scale {label(n_ratings)}: retrain request → every list live in "
                   f"{retrain['total_s']:.1f} s "
@@ -352,12 +365,12 @@ def _retrain_targets(name: str, size: dict[str, Any]) -> list[Target]:
 
 
 async def run(base: Settings, scale: Any, *, sizes: str = DEFAULT_SIZES,
-              previous: dict[str, Any] | None = None) -> dict[str, Any]:
+              previous: dict[str, Any] | None = None, retrain_workers: int = 1) -> dict[str, Any]:
     smoke = scale.name == "smoke"
     wanted = [SMOKE_RATINGS] if smoke else parse_sizes(sizes)
     measured: dict[str, dict[str, Any]] = {} if smoke or previous is None else dict(previous.get("sizes", {}))
     for n in wanted:
-        measured[label(n)] = await measure_size(base, n, smoke=smoke)
+        measured[label(n)] = await measure_size(base, n, smoke=smoke, retrain_workers=retrain_workers)
     measured = dict(sorted(measured.items(), key=lambda kv: kv[1]["n_ratings"]))
     grown = growth(measured)
     largest_label, largest = list(measured.items())[-1]

@@ -101,6 +101,19 @@ class Settings(BaseSettings):
         2, ge=1, description="Transactions a prediction job's lists are written in at once "
         "(each on a connection of its own, for a range of the job's users): writing lists is "
         "Postgres CPU, and one statement uses one core.")
+    prediction_max_yield_s: float = Field(
+        2.0, ge=0, description="Longest a prediction job waits before it starts while ingest "
+        "is behind or users wait for the speed layer (realtime work goes first; 0: no wait).")
+
+    training_nice: int = Field(
+        19, ge=0, le=19, description="Niceness of the training processes (19: the lowest "
+        "priority), so the API, ingest and the speed layer get a core first during a fit.")
+    training_idle: bool = Field(
+        True, description="Run the training processes in Linux's SCHED_IDLE class: a fit "
+        "gets only the CPU that nothing else wants (false: niceness alone).")
+    training_blas_threads: int = Field(
+        1, ge=0, description="BLAS/OpenMP threads of each training process (two processes "
+        "fit side by side); 0: the libraries' default (one per core).")
 
     # --- Retraining ------------------------------------------------------------------
     retrain_every_n_ratings: int = Field(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ml.background import Background
 from ml.ranking import Kind, RankingParams
 from ml.train import SVDParams
 
@@ -49,3 +50,19 @@ def ranking_params(settings: RankingSettings) -> RankingParams:
 def svd_params(settings: SVDSettings) -> SVDParams:
     return SVDParams(n_factors=settings.svd_factors, n_epochs=settings.svd_epochs,
                      lr_all=settings.svd_lr, reg_all=settings.svd_reg, seed=settings.svd_seed)
+
+
+class TrainingProcessSettings(Protocol):
+    """The fields of the settings object that say how training processes run."""
+
+    @property
+    def training_nice(self) -> int: ...
+    @property
+    def training_idle(self) -> bool: ...
+    @property
+    def training_blas_threads(self) -> int: ...
+
+
+def background_params(settings: TrainingProcessSettings) -> Background:
+    return Background(nice=settings.training_nice, idle=settings.training_idle,
+                      blas_threads=settings.training_blas_threads)

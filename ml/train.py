@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,7 @@ from typing import Any
 import pandas as pd
 from surprise import SVD
 
+from ml.background import Background, enter_background
 from ml.dataset import MIN_RATINGS, RATING_COLUMNS, clean_ratings, pair_split, rating_scale_of
 from ml.gate import SplitScores, score_split
 from ml.ranking import RankingModel, RankingParams, fit_ranking
@@ -261,12 +263,20 @@ def train_model(
 TRAINING_PROCESSES = 2  # the held-out fit and the serving fit, side by side
 
 
-def training_executor(max_workers: int = TRAINING_PROCESSES) -> ProcessPoolExecutor:
+def training_executor(max_workers: int = TRAINING_PROCESSES,
+                      background: Background | None = Background()) -> ProcessPoolExecutor:  # noqa: B008 - frozen
     """A pool for training: by default one process for the held-out fit and one for
     the serving fit.  ``spawn``: forking a process that runs an event loop and client
-    threads (Faust, aiokafka) can copy held locks into the child."""
+    threads (Faust, aiokafka) can copy held locks into the child.
+
+    ``background`` (the default): each process runs at the lowest CPU priority with its
+    BLAS threads bounded and dies with this process (:mod:`ml.background`), so a fit
+    takes only the CPU that serving leaves; None: processes as the system makes them."""
+    if background is None:
+        return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"))
     return ProcessPoolExecutor(
-        max_workers=max_workers, mp_context=multiprocessing.get_context("spawn")
+        max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=enter_background, initargs=(background, os.getpid()),
     )
 
 

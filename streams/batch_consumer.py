@@ -16,6 +16,7 @@ consumer group of its own: :func:`ratings_group`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -28,6 +29,8 @@ from streams.deadletter import RawMessage
 from streams.retry import with_retry
 
 log = logging.getLogger(__name__)
+
+STOP_COMMIT_WAIT_S = 5.0  # how long a stopping consumer waits for its last commit
 
 BatchHandler = Callable[[Sequence[RawMessage]], Awaitable[object]]
 
@@ -43,15 +46,16 @@ def hidden_group(settings: Settings) -> str:
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions are given up only between batches, so always at a committed offset."""
+    """Partitions are given up only between batches, once the last batch's offsets are
+    committed, so always at a committed offset."""
 
-    def __init__(self, in_flight: asyncio.Lock, topic: str) -> None:
-        self._in_flight = in_flight
+    def __init__(self, owner: BatchConsumer, topic: str) -> None:
+        self._owner = owner
         self._topic = topic
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self._in_flight:
-            pass
+        async with self._owner.in_flight:
+            await self._owner.committed()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s partitions assigned: %s", self._topic, sorted(tp.partition for tp in assigned))
@@ -68,7 +72,8 @@ class BatchConsumer:
         self._handle = handle
         self._max_records = max_records
         self._max_wait_ms = int(max_wait_s * 1000)
-        self._in_flight = asyncio.Lock()
+        self.in_flight = asyncio.Lock()  # held while a batch is handled
+        self._commit_task: asyncio.Task[None] | None = None
 
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -88,16 +93,31 @@ class BatchConsumer:
         consumer = self._consumer()
         await with_retry(f"connecting to Kafka for {self._topic}", consumer.start)
         try:
-            consumer.subscribe([self._topic], listener=_FinishBatchBeforeRevoke(self._in_flight, self._topic))
+            consumer.subscribe([self._topic], listener=_FinishBatchBeforeRevoke(self, self._topic))
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=self._max_records)
                 if batch:
-                    async with self._in_flight:
+                    async with self.in_flight:
                         await self._handle(_raw_messages(batch))
-                        await self._commit(consumer, {
-                            tp: records[-1].offset + 1 for tp, records in batch.items()})
+                        # The commit goes on while the next batch is fetched and handled:
+                        # an event waits for at most one batch, not a batch and a commit's
+                        # round trip. Commits stay in order: the previous one ends first.
+                        await self.committed()
+                        self._commit_task = asyncio.create_task(self._commit(consumer, {
+                            tp: records[-1].offset + 1 for tp, records in batch.items()}))
         finally:
-            await consumer.stop()
+            try:
+                with contextlib.suppress(TimeoutError):  # given up: the batch is read again
+                    await self.committed(at_most_s=STOP_COMMIT_WAIT_S)
+            finally:
+                await consumer.stop()
+
+    async def committed(self, at_most_s: float | None = None) -> None:
+        """Wait for the commit of the last batch handled, if it is still going on (at
+        most ``at_most_s``: then it is given up, and the batch is read again)."""
+        task, self._commit_task = self._commit_task, None
+        if task is not None:
+            await asyncio.wait_for(task, at_most_s)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:

@@ -37,7 +37,7 @@ class ModelVersion:
     baseline_ndcg_at_10: float | None = None  # popularity's, on the same split
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> ModelVersion:
+    def from_row(cls, row: asyncpg.Record | dict[str, Any]) -> ModelVersion:
         data = dict(row)
         data["params"] = json.loads(data["params"]) if isinstance(data["params"], str) else data["params"]
         return cls(**data)
@@ -60,9 +60,10 @@ class ModelVersion:
         }
 
 
-_COLUMNS = ("version_name, rmse, mae, n_ratings, params, sha256, path, created_at, "
-            "ratings_through, is_active, activated_at, decision, exported_at, ndcg_at_10, "
-            "precision_at_10, baseline_ndcg_at_10")
+COLUMNS = ("version_name", "rmse", "mae", "n_ratings", "params", "sha256", "path", "created_at",
+           "ratings_through", "is_active", "activated_at", "decision", "exported_at", "ndcg_at_10",
+           "precision_at_10", "baseline_ndcg_at_10")
+_COLUMNS = ", ".join(COLUMNS)
 
 
 async def record(

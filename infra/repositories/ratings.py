@@ -143,15 +143,18 @@ class RatedPairsRead:
     hidden_movie_ids: Ids = field(default_factory=no_ids)
 
 
-# Each column packed (:func:`infra.repositories.packed`), the pairs in one statement.
-_RATED_PAIRS = f"""
-WITH r AS (
+# The ratings (r) and hidden movies (h) of the users $1, each column packed
+# (:func:`infra.repositories.packed`): common table expressions for one statement.
+RATED_AND_HIDDEN = f"""r AS (
     SELECT {packed("user_id")} AS users, {packed("movie_id")} AS movies
     FROM ratings WHERE user_id = ANY($1::int[])
 ), h AS (
     SELECT {packed("user_id")} AS users, {packed("movie_id")} AS movies
     FROM hidden_items WHERE user_id = ANY($1::int[]) AND hidden
-)
+)"""
+
+_RATED_PAIRS = f"""
+WITH {RATED_AND_HIDDEN}
 SELECT r.users, r.movies, h.users, h.movies, pg_snapshot_xmin(pg_current_snapshot())::text
 FROM r, h
 """

@@ -36,6 +36,13 @@ ON CONFLICT (user_id) DO UPDATE
         predicted = EXCLUDED.predicted, items = EXCLUDED.items,
         model_version = EXCLUDED.model_version, made_by = EXCLUDED.made_by,
         rated_from = EXCLUDED.rated_from, updated_at = EXCLUDED.updated_at
+    -- A list is never replaced by an older one: of the same version, by a list read
+    -- from an older snapshot (a batch job that read before the speed layer's re-rank);
+    -- of another version, by a list of a version that is no longer the active one
+    -- (a round that read before an activation, written after the fan-out's list).
+    WHERE (l.model_version <> EXCLUDED.model_version OR l.rated_from <= EXCLUDED.rated_from)
+      AND NOT EXISTS (SELECT 1 FROM model_versions v
+                      WHERE v.is_active AND v.version_name <> EXCLUDED.model_version)
 """
 
 

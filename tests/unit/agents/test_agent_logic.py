@@ -82,3 +82,28 @@ async def test_under_a_steady_load_no_marked_user_waits_behind_later_ones() -> N
         dirty.mark(range(round_ * 10, round_ * 10 + 10))  # ten new low ids per round
         taken += await dirty.take(4)
     assert taken[0] == 1000
+
+
+async def test_a_prediction_job_waits_for_one_round_of_the_waiting_users() -> None:
+    dirty = DirtyUsers()
+    assert await dirty.serving_first(1.0) < 0.05, "nothing waiting: no wait"
+    dirty.mark([4, 5])
+    job = asyncio.ensure_future(dirty.serving_first(5.0))
+    await asyncio.sleep(0.05)
+    assert not job.done(), "users wait for the speed layer: the job waits"
+    await dirty.take(10)
+    dirty.mark([6])  # marked after the job began waiting
+    dirty.round_scored()
+    assert await asyncio.wait_for(job, 1.0) < 1.0  # one round was enough, though 6 waits
+
+
+async def test_a_prediction_job_waits_while_ingest_is_behind_but_not_forever() -> None:
+    dirty = DirtyUsers()
+    dirty.ingest_behind = True
+    job = asyncio.ensure_future(dirty.serving_first(5.0))
+    await asyncio.sleep(0.05)
+    assert not job.done()
+    dirty.ingest_behind = False
+    assert await asyncio.wait_for(job, 1.0) < 1.0
+    dirty.ingest_behind = True
+    assert 0.1 <= await dirty.serving_first(0.1) < 0.5, "bounded by its deadline"
