@@ -39,11 +39,15 @@ class ModelCache:
     async def get(self, version: str, sha256: str) -> ModelBundle:
         key = (version, sha256)
         if key not in self._loaded:
-            bundle = await asyncio.to_thread(self._store.load_bundle, version, expected_sha256=sha256)
-            self._loaded[key] = bundle
-            while len(self._loaded) > self._keep:  # the oldest loaded goes first
-                del self._loaded[next(iter(self._loaded))]
+            self.put(version, sha256,
+                     await asyncio.to_thread(self._store.load_bundle, version, expected_sha256=sha256))
         return self._loaded[key]
+
+    def put(self, version: str, sha256: str, bundle: ModelBundle) -> None:
+        """Keep a bundle already read and verified against ``sha256`` (the trainer's read-back)."""
+        self._loaded[(version, sha256)] = bundle
+        while len(self._loaded) > self._keep:  # the oldest loaded goes first
+            del self._loaded[next(iter(self._loaded))]
 
 
 class DirtyUsers:

@@ -5,14 +5,16 @@ table; a job for a model that is no longer active is dropped.
 
 A job is scored while the previous job's lists are written (a write waits mostly on
 Postgres, scoring on this process): writes keep the jobs' order, and a job is acked once
-its lists are written, so a crash redelivers it. Realtime work goes first: a job starts
-once ingest keeps up and the users waiting for the speed layer have had a round.
+its lists are written, so a crash redelivers it. Realtime work goes first: a job starts,
+and goes on after each slice of its users, once ingest keeps up and the users waiting
+for the speed layer have had a round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +44,8 @@ class ScoredJob:
 async def score_job(deps: WorkerDeps, job: PredictionJob) -> ScoredJob | None:
     """Read the job's users and score their lists (None: dropped, its model is no longer
     the active one or its artifact is refused)."""
-    if deps.settings.speed_layer:
-        # A user who just rated is re-ranked by the speed layer before a job reaches
-        # them, and a job never writes over that newer list (suggestions._UPSERT).
-        deps.metrics.prediction_yield_seconds.inc(
-            await deps.dirty_users.serving_first(deps.settings.prediction_max_yield_s))
+    realtime_first = _realtime_first(deps)
+    await realtime_first()
     pool = await deps.pool()
 
     async def read() -> rerank_repo.RerankRead:
@@ -64,8 +63,24 @@ async def score_job(deps: WorkerDeps, job: PredictionJob) -> ScoredJob | None:
     if bundle is None:
         return None
     rows = await rows_in_slices(bundle, sorted(set(job.user_ids)), k=deps.settings.top_k,
-                                catalogue=inputs.catalogue, rated=inputs.rated)
+                                catalogue=inputs.catalogue, rated=inputs.rated, between=realtime_first)
     return ScoredJob(job, rows, inputs.rated.rated_from)
+
+
+def _realtime_first(deps: WorkerDeps) -> Callable[[], Awaitable[None]]:
+    """What a job awaits before it starts and between its slices: ingest catching up and
+    a round of the speed layer for the users waiting (bounded). A user who just rated is
+    re-ranked before a job reaches them, and a job never writes over that newer list
+    (suggestions._UPSERT)."""
+
+    async def wait() -> None:
+        if deps.settings.speed_layer:
+            deps.metrics.prediction_yield_seconds.inc(
+                await deps.dirty_users.serving_first(deps.settings.prediction_max_yield_s))
+        else:
+            await asyncio.sleep(0)
+
+    return wait
 
 
 async def write_job(deps: WorkerDeps, scored: ScoredJob) -> int:

@@ -76,15 +76,20 @@ async def write_round(deps: WorkerDeps, scored: ScoredRound) -> int:
     """Write a scored round's lists (marked ``realtime``); returns the users written."""
     pool = await deps.pool()
 
-    async def write() -> int:
+    async def write() -> list[int]:
         async with pool.acquire() as conn:
-            return await suggestions_repo.replace_for_users(
+            return await suggestions_repo.replace_lists(
                 conn, scored.users, scored.rows, scored.model_version, rated_from=scored.rated_from,
                 made_by="realtime")
 
-    await with_retry("writing realtime suggestions", write)
-    deps.metrics.realtime_users.inc(len(scored.users))
-    return len(scored.users)
+    kept = await with_retry("writing realtime suggestions", write)
+    if kept:
+        # Scored from a version that is no longer the active one (the round read before
+        # an activation): the lists it would replace stay, and these users go again, so
+        # their newest ratings reach a list of the active version.
+        deps.dirty_users.mark(kept)
+    deps.metrics.realtime_users.inc(len(scored.users) - len(kept))
+    return len(scored.users) - len(kept)
 
 
 def register(app: faust.App, deps: WorkerDeps) -> None:

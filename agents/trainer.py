@@ -100,11 +100,13 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
     saved = store.save(result, point_latest=decision.activate,
                        protect=[active.version_name] if active else [])
     # Read back what was written: only an artifact that passes its digest is recorded.
+    # What was read back is what this worker's fan-out and predictor serve from.
     try:
-        await asyncio.to_thread(store.load, saved.version, expected_sha256=saved.sha256)
+        bundle = await asyncio.to_thread(store.load_bundle, saved.version, expected_sha256=saved.sha256)
     except ModelIntegrityError:
         deps.metrics.model_refused.inc()
         raise
+    deps.models.put(saved.version, saved.sha256, bundle)
 
     async def record() -> None:
         async with pool.acquire() as conn, conn.transaction():
@@ -155,7 +157,8 @@ async def _send(deps: WorkerDeps, published: ModelPublished) -> None:
 def register(app: faust.App, deps: WorkerDeps) -> None:
     @app.agent(deps.topics.retrain_requests, name="streamrec.trainer")
     async def trainer_agent(stream: faust.StreamT[Any]) -> None:
-        batches = stream.noack_take(100, within=1.0)  # type: ignore[attr-defined]
+        # Requests sent together (a threshold crossing and an operator's) make one training.
+        batches = stream.noack_take(100, within=0.25)  # type: ignore[attr-defined]
         async for events in batches:
             requests = [request for event in events
                         if (request := decode(event, RetrainRequest, deps.metrics)) is not None]

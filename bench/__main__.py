@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="1M,5M,10M,25M",
                         help="scale: ratings per size, e.g. 1M,5M (ml-25m's shape scaled down)")
     parser.add_argument("--retrain-workers", type=int, default=1,
-                        help="scale: workers on the box during the retrain phase (one trains)")
+                        help="scale: also retrain with this many workers on the box (one trains), "
+                        "side by side with the one-worker retrain")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate BENCHMARKS.md from the results files")
     parser.add_argument("--no-spy", action="store_true",

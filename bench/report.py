@@ -176,6 +176,13 @@ def _sizes(result: dict[str, Any]) -> list[str]:
     if any(runs[n].get("retrain") for n in names):
         for title, key in retrain:
             row(title, lambda r, k=key: (r.get("retrain") or {}).get(k) or float("nan"))
+    more = [("request → every list live (s)", "total_s"),
+            ("model recorded → every list live (s)", "lists_live_after_model_s")]
+    if any((runs[n].get("retrain") or {}).get("with_more_workers") for n in names):
+        for title, key in more:
+            row(f"retrain with more workers: {title}",
+                lambda r, k=key: ((r.get("retrain") or {}).get("with_more_workers") or {}).get(k)
+                or float("nan"))
     for part in runs[names[-1]]["memory_gib"]:
         row(f"memory: {part} (GiB)", lambda r, p=part: r["memory_gib"].get(p, float("nan")))
     lines.append("")

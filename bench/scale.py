@@ -178,13 +178,13 @@ async def _serve(bench: BenchRun, users: list[int], rate: int, seconds: float) -
     return {"rate": rate, "latency_ms": fixed["latency_ms"]}
 
 
-async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[bytes, bytes]],
+async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[bytes, bytes]] | None,
                    already: int, n_users: int, *, wait_s: float, workers: int = 1) -> dict[str, Any]:
     """A real worker's retrain, request → every list of the new version live, with a
     backlog of fresh ratings published once the fit is under way (``wait_s`` after the
-    request: the export's time and a margin) and its drain rate while the fit runs.
-    ``workers`` > 1: more workers in the same groups on this box (one of them trains;
-    all of them ingest and run prediction jobs)."""
+    request: the export's time and a margin) and its drain rate while the fit runs (no
+    backlog: no ingest figures). ``workers`` > 1: more workers in the same groups on this
+    box (one of them trains; all of them ingest and run prediction jobs)."""
     async with pool.acquire() as conn:
         # The stand-in version of the serving phase has no artifact: train as if first.
         await conn.execute("UPDATE model_versions SET is_active = false")
@@ -205,11 +205,13 @@ async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[byte
             await publisher.request_retrain("manual")
         finally:
             await publisher.stop()
-        await asyncio.sleep(wait_s)
-        clock = time.time() - time.perf_counter()  # perf_counter → wall time
-        await publish_backlog(bench.settings, backlog)
-        drained = await drain_backlog(pool, worker, len(backlog), None, timeout_s=600 + len(backlog) / 200,
-                                      already=already)
+        drained = None
+        if backlog:
+            await asyncio.sleep(wait_s)
+            clock = time.time() - time.perf_counter()  # perf_counter → wall time
+            await publish_backlog(bench.settings, backlog)
+            drained = await drain_backlog(pool, worker, len(backlog), None,
+                                          timeout_s=600 + len(backlog) / 200, already=already)
         version, done = await _wait_for_model(pool, worker, n_users, timeout_s=3600)
         worker.sample_once()
     finally:
@@ -217,20 +219,25 @@ async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[byte
         for other in others:
             other.stop()
     created = version.created_at.timestamp() if version.created_at else done
-    # The part of the drain before the model was recorded: the fit (and its evaluation).
-    progress = [(clock + worker.started_at + t, n) for t, n in drained["progress"]]
-    start_t, start_n = progress[0]
-    inside = [(t, n) for t, n in progress if t <= created]
-    end_t, end_n = inside[-1] if len(inside) > 1 else progress[-1]
     fit_s = float(version.params["fit_seconds"]) + float((version.params.get("ranking") or {})
                                                          .get("fit_seconds", 0.0))
+    ingest: dict[str, Any] = {}
+    if drained is not None:
+        # The part of the drain before the model was recorded: the fit (and its evaluation).
+        progress = [(clock + worker.started_at + t, n) for t, n in drained["progress"]]
+        start_t, start_n = progress[0]
+        inside = [(t, n) for t, n in progress if t <= created]
+        end_t, end_n = inside[-1] if len(inside) > 1 else progress[-1]
+        ingest = {
+            "ingest_during_fit_events": end_n - start_n,
+            "ingest_during_fit_events_per_s": (end_n - start_n) / max(end_t - start_t, 1e-9),
+            "ingest_drained_within_fit": len(inside) == len(progress),
+        }
     return {
         "total_s": done - requested, "fit_s": fit_s, "beyond_fit_s": done - requested - fit_s,
         "model_recorded_after_s": created - requested,
         "lists_live_after_model_s": done - created,
-        "ingest_during_fit_events": end_n - start_n,
-        "ingest_during_fit_events_per_s": (end_n - start_n) / max(end_t - start_t, 1e-9),
-        "ingest_drained_within_fit": len(inside) == len(progress),
+        **ingest,
         "decision": version.decision,
         "workers": workers,
         "worker_peak_gib": worker.peak_rss_bytes / GiB,
@@ -239,7 +246,7 @@ async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[byte
 
 
 async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
-                       retrain_workers: int = 1) -> dict[str, Any]:
+                       more_workers: int = 1) -> dict[str, Any]:
     shape = ml25m_shape(n_ratings)
     n_ingest = 2_000 if smoke else 100_000
     seconds: dict[str, float] = {}
@@ -313,12 +320,18 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
             serving = await _serve(bench, users, 100 if smoke else 500, 1.0 if smoke else 10.0)
             print(f"scale {label(n_ratings)}: serving {serving['latency_ms']}", flush=True)
             retrain = await _retrain(bench, pool, backlog_during_fit, n_ingest, len(users),
-                                     wait_s=seconds["export"] + 2.0, workers=retrain_workers)
+                                     wait_s=seconds["export"] + 2.0)
             memory["worker (retrain, with its training processes)"] = retrain.pop("worker_peak_gib")
             print(f"scale {label(n_ratings)}: retrain request → every list live in "
                   f"{retrain['total_s']:.1f} s "
                   f"(fit {retrain['fit_s']:.1f} s); ingest during the fit "
                   f"{retrain['ingest_during_fit_events_per_s']:,.0f} events/s", flush=True)
+            if more_workers > 1:  # the same retrain again, with more workers on the box
+                retrain["with_more_workers"] = await _retrain(
+                    bench, pool, None, n_ingest, len(users), wait_s=0.0, workers=more_workers)
+                print(f"scale {label(n_ratings)}: with {more_workers} workers, every list live "
+                      f"{retrain['with_more_workers']['lists_live_after_model_s']:.1f} s after the model "
+                      f"(one worker: {retrain['lists_live_after_model_s']:.1f} s)", flush=True)
     alone = drained["events_per_s"]  # 0 when a (smoke) backlog is stored before the first poll
     retrain["ingest_ratio_during_fit"] = retrain["ingest_during_fit_events_per_s"] / alone if alone else None
     return {
@@ -366,11 +379,13 @@ def _retrain_targets(name: str, size: dict[str, Any]) -> list[Target]:
 
 async def run(base: Settings, scale: Any, *, sizes: str = DEFAULT_SIZES,
               previous: dict[str, Any] | None = None, retrain_workers: int = 1) -> dict[str, Any]:
+    """``retrain_workers`` > 1: after the one-worker retrain, the same retrain again with
+    that many workers on the box, side by side in the run."""
     smoke = scale.name == "smoke"
     wanted = [SMOKE_RATINGS] if smoke else parse_sizes(sizes)
     measured: dict[str, dict[str, Any]] = {} if smoke or previous is None else dict(previous.get("sizes", {}))
     for n in wanted:
-        measured[label(n)] = await measure_size(base, n, smoke=smoke, retrain_workers=retrain_workers)
+        measured[label(n)] = await measure_size(base, n, smoke=smoke, more_workers=retrain_workers)
     measured = dict(sorted(measured.items(), key=lambda kv: kv[1]["n_ratings"]))
     grown = growth(measured)
     largest_label, largest = list(measured.items())[-1]

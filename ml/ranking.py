@@ -206,17 +206,26 @@ def fit_ranking(ratings: pd.DataFrame, params: RankingParams = RankingParams()) 
 
 
 def _ease(matrix: sp.csr_matrix, lam: float) -> F32:
-    gram = (matrix.T @ matrix).toarray().astype(np.float64)
+    gram = np.asfortranarray((matrix.T @ matrix).toarray(), dtype=np.float64)
     gram[np.diag_indices_from(gram)] += lam
-    # The Gram matrix is symmetric positive definite: Cholesky inverse, in place.
-    factor, lower = scipy.linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
-    inverse = scipy.linalg.cho_solve((factor, lower), np.eye(len(gram)), check_finite=False)
-    weights = -inverse / np.diag(inverse)[None, :]
+    # The Gram matrix is symmetric positive definite: its inverse from its Cholesky factor
+    # (LAPACK potrf + potri, in place: about n^3 operations, against 2.3 n^3 for solving
+    # against the identity; the same inverse to float64 rounding).
+    factor, info = scipy.linalg.lapack.dpotrf(gram, lower=False, clean=False, overwrite_a=True)
+    if info == 0:
+        upper, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE's Gram matrix is not positive definite (LAPACK info {info})")
+    diagonal = np.diag(upper).astype(np.float32)
+    # potri fills only the upper triangle: the lower one is its transpose. Built in float32
+    # (what the model keeps) and C order: a sparse history times a Fortran matrix copies
+    # all of it (scipy ravels it) on every product.
+    half = np.triu(upper).astype(np.float32, order="C")
+    del gram, factor, upper
+    weights: F32 = half + half.T
     weights[np.diag_indices_from(weights)] = 0.0
-    # C order: cho_solve answers in Fortran order, and a sparse history times a Fortran
-    # matrix copies all of it (scipy ravels it) on every product.
-    result: F32 = np.ascontiguousarray(weights, dtype=np.float32)
-    return result
+    weights /= -diagonal[None, :]  # B = I - P diag(1 / diag(P)), the diagonal zero
+    return weights
 
 
 def _puresvd(matrix: sp.csr_matrix, factors: int) -> F32:

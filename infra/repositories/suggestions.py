@@ -43,6 +43,7 @@ ON CONFLICT (user_id) DO UPDATE
     WHERE (l.model_version <> EXCLUDED.model_version OR l.rated_from <= EXCLUDED.rated_from)
       AND NOT EXISTS (SELECT 1 FROM model_versions v
                       WHERE v.is_active AND v.version_name <> EXCLUDED.model_version)
+RETURNING l.user_id
 """
 
 
@@ -55,6 +56,20 @@ async def replace_for_users(
     rated_from: int,
     made_by: str = "batch",
 ) -> int:
+    """Replace these users' lists by ``rows`` (see :func:`replace_lists`); returns the rows."""
+    await replace_lists(conn, user_ids, rows, model_version, rated_from=rated_from, made_by=made_by)
+    return len(rows)
+
+
+async def replace_lists(
+    conn: Connection,
+    user_ids: Sequence[int],
+    rows: Sequence[Row],
+    model_version: str,
+    *,
+    rated_from: int,
+    made_by: str = "batch",
+) -> list[int]:
     """Replace these users' lists by ``rows``: (user_id, movie_id, value) or (user_id,
     movie_id, value, predicted_rating), best first per user; ``value`` orders the list.
     ``rated_from``: the xmin of the snapshot the users' ratings were read in
@@ -63,7 +78,9 @@ async def replace_for_users(
     "realtime" (the speed layer). A user without rows loses their list.
 
     One statement per kind of change, in one transaction: readers see a user's old list
-    or the new one, never a mix.
+    or the new one, never a mix. Returns the users whose list was kept instead, as newer
+    (see ``_UPSERT``): of the same version from a newer snapshot, or of the active
+    version where ``model_version`` no longer is.
     """
     users = [row[0] for row in rows]
     movies = [row[1] for row in rows]
@@ -76,12 +93,13 @@ async def replace_for_users(
         # never a rating; exclusion reads ratings, which stay synchronous).
         await conn.execute("SET LOCAL synchronous_commit TO off")
         await conn.execute("SET LOCAL work_mem TO '32MB'")  # a job's rows sort in memory
+        written: set[int] = set()
         if rows:
-            await conn.execute(_UPSERT, users, movies, values, predicted, model_version, made_by,
-                               str(rated_from))
+            written = {row[0] for row in await conn.fetch(
+                _UPSERT, users, movies, values, predicted, model_version, made_by, str(rated_from))}
         if emptied:
             await conn.execute("DELETE FROM user_lists WHERE user_id = ANY($1::int[])", emptied)
-    return len(rows)
+    return sorted(set(users) - written)
 
 
 # Fewer users than this per part: a transaction and a round trip more cost more than

@@ -31,11 +31,12 @@ async def _snapshot(pool: asyncpg.Pool) -> int:
 
 
 async def _write(pool: asyncpg.Pool, user: int, movies: list[int], version: str, rated_from: int,
-                 made_by: str) -> None:
+                 made_by: str) -> list[int]:
+    """The list written, as the speed layer writes it; returns the users whose list was kept."""
     rows = [(user, movie, 10.0 - i) for i, movie in enumerate(movies)]
     async with pool.acquire() as conn:
-        await suggestions_repo.replace_for_users(conn, [user], rows, version, rated_from=rated_from,
-                                                 made_by=made_by)
+        return await suggestions_repo.replace_lists(conn, [user], rows, version, rated_from=rated_from,
+                                                    made_by=made_by)
 
 
 async def _list(pool: asyncpg.Pool, user: int) -> tuple[list[int], str, str]:
@@ -56,11 +57,11 @@ async def _newer_snapshot(pool: asyncpg.Pool, than: int) -> int:
 async def test_a_batch_list_read_before_a_realtime_one_does_not_replace_it(seeded: asyncpg.Pool) -> None:
     batch_read = await _snapshot(seeded)  # a prediction job reads ...
     realtime_read = await _newer_snapshot(seeded, batch_read)  # ... the speed layer reads later
-    await _write(seeded, 7, [1, 2], "v1", realtime_read, "realtime")  # ... and writes first
-    await _write(seeded, 7, [3, 4], "v1", batch_read, "batch")
+    assert await _write(seeded, 7, [1, 2], "v1", realtime_read, "realtime") == []  # ... and writes first
+    assert await _write(seeded, 7, [3, 4], "v1", batch_read, "batch") == [7]
     assert await _list(seeded, 7) == ([1, 2], "v1", "realtime")
     # A list read from the same or a newer snapshot replaces it.
-    await _write(seeded, 7, [5, 6], "v1", realtime_read, "batch")
+    assert await _write(seeded, 7, [5, 6], "v1", realtime_read, "batch") == []
     assert await _list(seeded, 7) == ([5, 6], "v1", "batch")
 
 
@@ -72,7 +73,8 @@ async def test_a_list_of_a_version_no_longer_active_does_not_replace_the_active_
         await models_repo.activate(conn, "v2")
     await _write(seeded, 7, [3, 4], "v2", read, "batch")  # the new version's fan-out
     later = await _newer_snapshot(seeded, read)
-    await _write(seeded, 7, [5, 6], "v1", later, "realtime")  # a round that read before activation
+    # A round that read before the activation: kept out, and its user named to go again.
+    assert await _write(seeded, 7, [5, 6], "v1", later, "realtime") == [7]
     assert await _list(seeded, 7) == ([3, 4], "v2", "batch")
     # The active version's list replaces another version's, whatever its snapshot.
     async with seeded.acquire() as conn:

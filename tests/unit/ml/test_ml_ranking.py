@@ -37,6 +37,16 @@ def test_lists_exclude_rated_and_unknown_movies(ratings: pd.DataFrame, kind: str
         assert np.all(np.diff(values) <= 0), "best first"
 
 
+def test_ease_is_steck_closed_form(ratings: pd.DataFrame) -> None:
+    # B = I - P diag(1 / diag(P)), P = (X'X + lambda I)^-1 (Steck 2019), from a plain inverse.
+    matrix, _, _ = interactions(ratings)
+    gram = (matrix.T @ matrix).toarray().astype(np.float64) + 50.0 * np.eye(matrix.shape[1])
+    inverse = np.linalg.inv(gram)
+    expected = np.eye(len(gram)) - inverse / np.diag(inverse)[None, :]
+    model = fit_ranking(ratings, RankingParams(kind="ease", ease_lambda=50.0))
+    assert np.allclose(model.weights, expected, atol=1e-6)
+
+
 def test_ease_has_a_zero_diagonal_and_round_trips(ratings: pd.DataFrame) -> None:
     model = fit_ranking(ratings, RankingParams(kind="ease", ease_lambda=50.0))
     assert np.allclose(np.diag(model.weights), 0.0)
