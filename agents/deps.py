@@ -66,7 +66,7 @@ class DirtyUsers:
         self._marked = asyncio.Event()
         # Set by ingest when its last batch was full (more events were waiting): the
         # speed layer then takes only its share of the worker (STREAMREC_SPEED_LAYER_BACKLOG_SHARE).
-        self._ingest_behind = False
+        self._behind_until = 0.0  # event-loop time until which ingest counts as behind
         self._rounds_done = 0  # rounds the speed layer has scored
         self._progress = asyncio.Event()  # set (and replaced) when either of those changes
 
@@ -89,12 +89,16 @@ class DirtyUsers:
 
     @property
     def ingest_behind(self) -> bool:
-        return self._ingest_behind
+        """Whether ingest's last batch was full, a moment ago: more events were waiting.
+        It lapses by itself (INGEST_BEHIND_HOLD_S) when no batch follows: a backlog whose
+        last batch happened to be full leaves nothing behind."""
+        return asyncio.get_running_loop().time() < self._behind_until
 
     @ingest_behind.setter
     def ingest_behind(self, behind: bool) -> None:
-        if behind != self._ingest_behind:
-            self._ingest_behind = behind
+        was = self.ingest_behind
+        self._behind_until = asyncio.get_running_loop().time() + INGEST_BEHIND_HOLD_S if behind else 0.0
+        if was and not behind:
             self._progressed()
 
     def round_scored(self) -> None:
@@ -115,16 +119,25 @@ class DirtyUsers:
         loop = asyncio.get_running_loop()
         started = loop.time()
         rounds_at_start = self._rounds_done
-        while self._ingest_behind or (self._users and self._rounds_done == rounds_at_start):
-            remaining = most_s - (loop.time() - started)
+        while True:
+            now = loop.time()
+            behind = now < self._behind_until
+            if not behind and not (self._users and self._rounds_done == rounds_at_start):
+                break
+            remaining = most_s - (now - started)
             if remaining <= 0:
                 break
+            if behind:  # woken when the hold lapses, if nothing else happens first
+                remaining = min(remaining, self._behind_until - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), remaining)
         return loop.time() - started
 
     def __len__(self) -> int:
         return len(self._users)
+
+
+INGEST_BEHIND_HOLD_S = 0.5  # a full batch means "behind" for this long (batches come faster)
 
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
+from bench import cpu
 from bench.api import Server, run_loadgen
 from bench.common import BenchRun, Scale, at_most, bench_run, percentiles
 from bench.dataload import load_movies, load_ratings
@@ -167,6 +168,8 @@ async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: Syntheti
 
         reranked = await reflected_in_lists(pool, live["user_id"].tolist(), live["movie_id"].tolist())
 
+        roots = {"worker": worker.pid, "api": api.proc.pid}
+        cpu_before = cpu.snapshot(roots)
         started = time.perf_counter()
         stop = asyncio.Event()
         samples: list[dict[str, Any]] = []
@@ -182,6 +185,7 @@ async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: Syntheti
         stop.set()
         await sampler
         worker.sample_once()
+        cores = cpu.cores_between(cpu_before, cpu.snapshot(roots), time.perf_counter() - started)
     finally:
         worker.stop()
         api.stop()
@@ -189,7 +193,7 @@ async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: Syntheti
     freshness = paced.summary(rating_rate)
     lags = [s["lag"] for s in samples if s["lag"] is not None]
     print(f"mixed: API {served['latency_ms']}, freshness {freshness['latency_ms']}, "
-          f"max lag {max(lags, default=0):,}, retrain {moments}")
+          f"max lag {max(lags, default=0):,}, retrain {moments}, cores used {cores}")
     targets = [
         at_most(f"API p99 at {api_rate}/s beside {rating_rate:,} ratings/s and a retrain",
                 served["latency_ms"]["p99"], 25.0, "ms"),
@@ -208,6 +212,6 @@ async def _measure(bench: BenchRun, base: Settings, scale: Scale, data: Syntheti
         "freshness_per_second": _freshness_per_second(paced, started),
         "lag_per_second": [{"t": s["t"], "lag": s["lag"]} for s in samples],
         "lag_max": max(lags, default=0), "lag_events": percentiles([float(x) for x in lags]),
-        "retrain": moments, **worker.memory(), "n_users": len(users),
+        "retrain": moments, "cpu_cores": cores, **worker.memory(), "n_users": len(users),
         "targets": [t.as_dict() for t in targets],
     }

@@ -1,11 +1,17 @@
-"""kill -9 under load: nothing lost, nothing counted twice."""
+"""kill -9 under load: nothing lost, nothing counted twice, no fit left running."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
+from bench.worker import descendants
 from ml.synthetic import generate
 from tests.harness import Pipeline, rating_messages
 
@@ -80,3 +86,51 @@ async def _at_least(pipeline: Pipeline, count: int) -> bool:
 
 async def _outbox_sent(pipeline: Pipeline) -> bool:
     return await pipeline.scalar("SELECT count(*) FROM retrain_outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_a_worker_killed_during_a_fit_leaves_no_training_process(pipeline: Pipeline) -> None:
+    # A fit long enough to be killed in the middle of: many SVD epochs on a small set.
+    pipeline.data = generate(300, 80, 6000, seed=12)
+    victim = pipeline.worker(STREAMREC_RETRAIN_EVERY_N_RATINGS="1000", STREAMREC_SVD_EPOCHS="200000")
+    await pipeline.publish(rating_messages(pipeline.data))
+    assert victim.proc is not None
+    worker_pid = victim.proc.pid
+
+    async def fitting() -> bool:  # both processes started and one of them busy fitting
+        training = _training_processes(worker_pid)
+        return len(training) == 2 and max(_cpu_seconds(pid) for pid in training) > 5.0  # past imports
+
+    await pipeline.wait_for("the worker to be fitting", fitting, timeout_s=120)
+    training = _training_processes(worker_pid)
+    victim.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in training) and time.monotonic() < deadline:  # noqa: ASYNC110 - /proc
+        await asyncio.sleep(0.1)
+    assert not [pid for pid in training if _alive(pid)], "training processes outlived their worker"
+
+
+def _training_processes(worker_pid: int) -> list[int]:
+    """The worker's spawned pool processes (multiprocessing's resource tracker aside)."""
+    found = []
+    for pid in descendants(worker_pid)[1:]:
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"spawn_main" in command:
+                found.append(pid)
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

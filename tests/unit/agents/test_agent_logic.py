@@ -4,7 +4,7 @@ import asyncio
 import base64
 from datetime import UTC, datetime
 
-from agents.deps import DirtyUsers
+from agents.deps import INGEST_BEHIND_HOLD_S, DirtyUsers
 from agents.fanout import split_jobs
 from ml.gate import SplitScores, Tolerances, decide
 from schemas.events import DeadLetter
@@ -107,3 +107,13 @@ async def test_a_prediction_job_waits_while_ingest_is_behind_but_not_forever() -
     assert await asyncio.wait_for(job, 1.0) < 1.0
     dirty.ingest_behind = True
     assert 0.1 <= await dirty.serving_first(0.1) < 0.5, "bounded by its deadline"
+
+
+async def test_ingest_behind_lapses_when_no_batch_follows_a_full_one() -> None:
+    # A backlog whose last batch happened to be full must not hold prediction jobs back.
+    dirty = DirtyUsers()
+    dirty.ingest_behind = True
+    assert dirty.ingest_behind
+    waited = await dirty.serving_first(5.0)
+    assert not dirty.ingest_behind
+    assert INGEST_BEHIND_HOLD_S - 0.05 <= waited < INGEST_BEHIND_HOLD_S + 0.5
