@@ -10,8 +10,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from ml.background import Background, current_policy
 from ml.train import training_executor
 
@@ -63,7 +61,6 @@ PARENT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
 def test_a_training_process_exits_when_its_worker_is_killed() -> None:
     root = Path(__file__).resolve().parents[3]
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, cwd=root)
