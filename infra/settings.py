@@ -73,14 +73,20 @@ class Settings(BaseSettings):
         0.005, ge=0, description="... and its list's NDCG@10 at least the active model's "
         "minus this (and always above popularity's).",
     )
-    ranking_model: Literal["auto", "ease", "puresvd"] = Field(
+    ranking_model: Literal["auto", "ease", "ials", "puresvd"] = Field(
         "auto", description="The model that orders lists: EASE^R up to "
-        "ranking_ease_max_movies movies, PureSVD beyond (auto), or one of them.")
+        "ranking_ease_max_movies movies, iALS beyond (auto), or one of them.")
     ranking_ease_lambda: float = Field(1000.0, gt=0, description="EASE^R's L2 regularisation.")
     ranking_ease_max_movies: int = Field(
         4000, ge=1, description="Largest catalogue auto ranks with EASE^R (its movies x movies "
         "matrix: memory and fit time grow with the square and cube of this).")
     ranking_factors: int = Field(20, ge=1, description="PureSVD's factors.")
+    ranking_ials_factors: int = Field(64, ge=1, description="iALS's factors.")
+    ranking_ials_regularization: float = Field(
+        50.0, gt=0, description="iALS's L2 regularisation (added to YᵀY and XᵀX as λI).")
+    ranking_ials_alpha: float = Field(
+        3.0, ge=0, description="iALS's confidence of a rated cell: 1 + alpha (an unrated one: 1).")
+    ranking_ials_iterations: int = Field(15, ge=1, description="iALS's alternating sweeps.")
     top_k: int = Field(50, ge=1, description="Suggestions kept per user.")
     speed_layer: bool = Field(
         True, description="Re-rank the users of each ingested batch at once (their lists "

@@ -40,11 +40,23 @@ class RankingSettings(Protocol):
     def ranking_ease_max_movies(self) -> int: ...
     @property
     def ranking_factors(self) -> int: ...
+    @property
+    def ranking_ials_factors(self) -> int: ...
+    @property
+    def ranking_ials_regularization(self) -> float: ...
+    @property
+    def ranking_ials_alpha(self) -> float: ...
+    @property
+    def ranking_ials_iterations(self) -> int: ...
 
 
 def ranking_params(settings: RankingSettings) -> RankingParams:
     return RankingParams(kind=settings.ranking_model, ease_lambda=settings.ranking_ease_lambda,
-                         ease_max_movies=settings.ranking_ease_max_movies, factors=settings.ranking_factors)
+                         ease_max_movies=settings.ranking_ease_max_movies, factors=settings.ranking_factors,
+                         ials_factors=settings.ranking_ials_factors,
+                         ials_regularization=settings.ranking_ials_regularization,
+                         ials_alpha=settings.ranking_ials_alpha,
+                         ials_iterations=settings.ranking_ials_iterations)
 
 
 def svd_params(settings: SVDSettings) -> SVDParams:

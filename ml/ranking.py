@@ -9,8 +9,13 @@ scored from their current ratings, including one who rated after the fit:
 * EASE^R (Steck 2019): ``B = I - P·diag(1/diag(P))``, ``P = (XᵀX + λI)⁻¹``; scores
   ``x_u · B``. Best measured, but ``B`` is movies x movies (cost ∝ movies³), so it is
   used only up to ``ease_max_movies``;
+* iALS (Hu, Koren, Volinsky 2008), fitted by the ``implicit`` library: item factors
+  ``Y`` fitted to every (user, movie) cell, a rated one with confidence ``1 + alpha``,
+  an unrated one with 1. A user's factors are the exact least-squares fold-in of their
+  history, ``x_u = (YᵀY + λI + alpha·Y_uᵀY_u)⁻¹ (1 + alpha)·Σ y_i``, one f x f solve
+  per user, and scores ``x_u · Yᵀ``. Memory ∝ movies x factors: any catalogue size;
 * PureSVD: the top ``factors`` right singular vectors ``V`` of ``X``; scores
-  ``(x_u · V) · Vᵀ``. Memory ∝ movies x factors: any catalogue size.
+  ``(x_u · V) · Vᵀ``. Kept as an option.
 
 Both add a popularity prior that fades with the history: ``prior · pop_i / n_u`` (pop
 scaled to 1 for the most-rated movie, ``n_u`` the user's ratings). A history of one or
@@ -24,6 +29,7 @@ Arrays in, arrays out: no I/O.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -35,13 +41,16 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
+from threadpoolctl import threadpool_limits
 
 from ml.block_topk import BLOCK_MOVIES, HEAD_MOVIES, BlockIndex, block_index, block_top_k
 from ml.history_products import HistoryProducts
 from ml.scoring import F64, I64, as_ids, sorted_unique
 from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_chunks, rank_top_k, top_k_rows
 
-Kind = Literal["auto", "ease", "puresvd"]
+Kind = Literal["auto", "ease", "ials", "puresvd"]
+Fitted = Literal["ease", "ials", "puresvd"]
+FITTED_KINDS: tuple[Fitted, ...] = ("ease", "ials", "puresvd")
 F32 = npt.NDArray[np.float32]
 # Score sparse history rows directly while they hold under 1/16 of the catalogue: measured
 # 2-4x faster than the dense product for the speed layer's rounds of 10-50 users at
@@ -53,39 +62,53 @@ SPARSE_SCORING_FACTOR = 16
 class RankingParams:
     """Which model and its hyper-parameters (``streamrec tune`` searches them)."""
 
-    kind: Kind = "auto"  # auto: EASE up to ease_max_movies, PureSVD beyond
+    kind: Kind = "auto"  # auto: EASE up to ease_max_movies, iALS beyond
     ease_lambda: float = 1000.0
     ease_max_movies: int = 4000
-    factors: int = 20
+    factors: int = 20  # PureSVD's
     popularity_prior: float = 0.3
+    ials_factors: int = 64
+    ials_regularization: float = 50.0
+    ials_alpha: float = 3.0  # a rated cell's confidence is 1 + alpha
+    ials_iterations: int = 15
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def resolve(self, n_movies: int) -> Literal["ease", "puresvd"]:
+    def resolve(self, n_movies: int) -> Fitted:
         if self.kind != "auto":
             return self.kind
-        return "ease" if n_movies <= self.ease_max_movies else "puresvd"
+        return "ease" if n_movies <= self.ease_max_movies else "ials"
 
 
 @dataclass(frozen=True, eq=False)
 class RankingModel:
     """The item side of a fitted ranking model. ``weights`` is EASE's movies x movies
-    ``B`` or PureSVD's movies x factors ``V``; its rows follow ``movie_ids`` (sorted)."""
+    ``B``, iALS's movies x factors ``Y`` or PureSVD's movies x factors ``V``; its rows
+    follow ``movie_ids`` (sorted). ``gram``: iALS's ``YᵀY + λI``, what a fold-in needs."""
 
-    kind: Literal["ease", "puresvd"]
+    kind: Fitted
     movie_ids: I64
     weights: F32
     params: RankingParams
     popularity: F32 | None = None  # training ratings per movie, the most-rated's = 1
+    gram: F64 | None = None
 
     def __post_init__(self) -> None:
         n = len(self.movie_ids)
         square = self.weights.shape == (n, n)
         if self.weights.ndim != 2 or self.weights.shape[0] != n or (self.kind == "ease" and not square):
             raise ValueError(f"{self.kind} weights of shape {self.weights.shape} for {n} movies")
+        f = self.weights.shape[1]
+        if self.kind == "ials" and (self.gram is None or self.gram.shape != (f, f)):
+            raise ValueError(f"iALS needs its {f} x {f} gram matrix")
         if n and not np.all(self.movie_ids[1:] > self.movie_ids[:-1]):
             raise ValueError("ranking model movie ids must be sorted and unique")
+
+    @property
+    def factored(self) -> bool:
+        """Scores are a user row times an item row (iALS, PureSVD), not EASE's history product."""
+        return self.kind != "ease"
 
     def scores(self, history: sp.csr_matrix, products: F32 | None = None) -> F32:
         """Scores of every known movie for each history row (users x movies), float32:
@@ -109,8 +132,12 @@ class RankingModel:
         return result
 
     def user_side(self, history: sp.csr_matrix) -> F32:
-        """PureSVD's user rows: a score is a user row times an item row (``item_side``)."""
-        left = np.asarray(history @ self.weights, dtype=np.float32)
+        """A factored model's user rows: a score is a user row times an item row
+        (``item_side``). iALS folds each history in; PureSVD projects it."""
+        if self.kind == "ials":
+            left = self._fold_in(history)
+        else:
+            left = np.asarray(history @ self.weights, dtype=np.float32)
         prior = self._prior(history)
         if prior is None:
             return left
@@ -118,9 +145,28 @@ class RankingModel:
         # instead of a users x movies temporary added afterwards.
         return np.hstack([left, prior[0][:, None]])
 
+    def _fold_in(self, history: sp.csr_matrix) -> F32:
+        """iALS user factors of 0/1 history rows: each row's exact least-squares solution
+        against the fixed item factors (what one more ALS half-step would give it)."""
+        assert self.gram is not None  # __post_init__
+        alpha = self.params.ials_alpha
+        items = self.weights
+        targets = (1.0 + alpha) * np.asarray(history @ items, dtype=np.float64)
+        systems = np.repeat(self.gram[None, :, :], history.shape[0], axis=0)
+        indptr, indices = history.indptr, history.indices
+        for row in range(history.shape[0]):
+            rated = items[indices[indptr[row]:indptr[row + 1]]]
+            if len(rated):
+                systems[row] += alpha * (rated.T @ rated)
+        if not len(systems):
+            return np.zeros((0, items.shape[1]), dtype=np.float32)
+        # One batched LAPACK call for every user: the systems are symmetric positive
+        # definite (gram holds λI), so each has exactly one solution.
+        return np.linalg.solve(systems, targets[:, :, None])[:, :, 0].astype(np.float32)
+
     @cached_property
     def item_side(self) -> F32:
-        """PureSVD's item rows, with the popularity prior's column when it has one."""
+        """A factored model's item rows, with the popularity prior's column when it has one."""
         if self.popularity is None or not self.params.popularity_prior:
             return self.weights
         return np.ascontiguousarray(np.hstack([self.weights, self.popularity[:, None]]))
@@ -169,18 +215,20 @@ class RankingModel:
                   "kind": np.array(self.kind), "params": np.array(json.dumps(self.params.as_dict()))}
         if self.popularity is not None:
             arrays["popularity"] = self.popularity
+        if self.gram is not None:
+            arrays["gram"] = self.gram
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, npt.NDArray[Any]]) -> RankingModel:
-        kind = str(arrays["kind"])
-        if kind not in ("ease", "puresvd"):
-            raise ValueError(f"unknown ranking model kind {kind!r}")
+        kind = next((known for known in FITTED_KINDS if known == str(arrays["kind"])), None)
+        if kind is None:
+            raise ValueError(f"unknown ranking model kind {str(arrays['kind'])!r}")
         params = RankingParams(**json.loads(str(arrays["params"])))
         weights = np.ascontiguousarray(arrays["weights"], dtype=np.float32)  # see _ease
         popularity = np.asarray(arrays["popularity"], dtype=np.float32) if "popularity" in arrays else None
-        return cls("ease" if kind == "ease" else "puresvd", as_ids(arrays["movie_ids"]), weights, params,
-                   popularity)
+        gram = np.asarray(arrays["gram"], dtype=np.float64) if "gram" in arrays else None
+        return cls(kind, as_ids(arrays["movie_ids"]), weights, params, popularity, gram)
 
 
 def interactions(ratings: pd.DataFrame) -> tuple[sp.csr_matrix, I64, I64]:
@@ -202,6 +250,11 @@ def fit_ranking(ratings: pd.DataFrame, params: RankingParams = RankingParams()) 
     kind = params.resolve(len(movies))
     if kind == "ease":
         return RankingModel("ease", movies, _ease(matrix, params.ease_lambda), params, popularity)
+    if kind == "ials":
+        items = _ials(matrix, params)
+        gram = items.T.astype(np.float64) @ items.astype(np.float64)
+        gram[np.diag_indices_from(gram)] += params.ials_regularization
+        return RankingModel("ials", movies, items, params, popularity, gram)
     return RankingModel("puresvd", movies, _puresvd(matrix, params.factors), params, popularity)
 
 
@@ -226,6 +279,26 @@ def _ease(matrix: sp.csr_matrix, lam: float) -> F32:
     weights[np.diag_indices_from(weights)] = 0.0
     weights /= -diagonal[None, :]  # B = I - P diag(1 / diag(P)), the diagonal zero
     return weights
+
+
+def _ials(matrix: sp.csr_matrix, params: RankingParams) -> F32:
+    """iALS item factors by ``implicit`` (conjugate-gradient steps, its own threads)."""
+    from implicit.cpu.als import AlternatingLeastSquares  # its import takes 0.3 s
+
+    factors = max(1, min(params.ials_factors, min(matrix.shape)))
+    if matrix.nnz == 0:
+        return np.zeros((matrix.shape[1], factors), dtype=np.float32)
+    confidence = matrix.astype(np.float32, copy=True)
+    confidence.data[:] = 1.0 + params.ials_alpha  # implicit reads the cells' values as confidences
+    # implicit runs its own threads; BLAS threads inside them only contend (it warns
+    # when BLAS may start any).
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model = AlternatingLeastSquares(factors=factors, regularization=params.ials_regularization,
+                                        alpha=1.0, iterations=params.ials_iterations, random_state=0,
+                                        calculate_training_loss=False)
+        model.fit(confidence, show_progress=False)
+    return np.ascontiguousarray(model.item_factors, dtype=np.float32)
 
 
 def _puresvd(matrix: sp.csr_matrix, factors: int) -> F32:
@@ -253,7 +326,7 @@ def rank(
     movies the model knows; one it does not know scores ``-inf`` and is never suggested.
     ``kept``: an EASE model's history products from earlier calls (the speed layer's),
     used and updated."""
-    if model.kind == "puresvd" and len(model.movie_ids) > HEAD_MOVIES + BLOCK_MOVIES:
+    if model.factored and len(model.movie_ids) > HEAD_MOVIES + BLOCK_MOVIES:
         return _rank_by_blocks(model, user_ids, k=k, rated=rated, candidates=candidates,
                                chunk_size=chunk_size, excluded=excluded)
     movies = model.movie_ids if candidates is None else sorted_unique(candidates)
@@ -305,7 +378,7 @@ def _rank_by_blocks(
     chunk_size: int,
     excluded: RatedPairs | None,
 ) -> TopK:
-    """:func:`rank` of a PureSVD model over a large catalogue, scoring only the movie
+    """:func:`rank` of a factored model over a large catalogue, scoring only the movie
     blocks that can reach each user's list (:mod:`ml.block_topk`): the same rows."""
     blocked = None
     if candidates is not None:
@@ -325,13 +398,14 @@ def _rank_by_blocks(
 def similar_movies(model: RankingModel, k: int, *, chunk: int = 1024) -> tuple[I64, I64, F64]:
     """Each known movie's ``k`` most similar others by the model's item side, best first:
     EASE's weight from one movie to another (the score a history of that one movie gives
-    it), PureSVD's cosine of the movies' factor rows. Flat (movie, similar, score) columns."""
+    it), a factored model's cosine of the movies' factor rows. Flat (movie, similar, score)
+    columns."""
     n = len(model.movie_ids)
     k = min(k, n - 1)
     if k < 1:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros(0, dtype=np.float64)
-    if model.kind == "puresvd":
+    if model.factored:
         norms = np.linalg.norm(model.weights, axis=1, keepdims=True)
         unit = model.weights / np.maximum(norms, 1e-12)
     out_m, out_s, out_v = [], [], []

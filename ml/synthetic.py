@@ -33,6 +33,7 @@ from ml.scoring import F64, I64
 
 ML_100K = {"n_users": 943, "n_movies": 1682, "n_ratings": 100_000}
 ML_1M = {"n_users": 6040, "n_movies": 3706, "n_ratings": 1_000_209}
+ML_LATEST_SMALL = {"n_users": 610, "n_movies": 9742, "n_ratings": 100_836}  # a large catalogue
 
 _START = pd.Timestamp("2000-04-25", tz="UTC").value // 10**9  # ml-1m's first day
 _SPAN_SECONDS = 3 * 365 * 24 * 3600

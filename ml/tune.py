@@ -31,6 +31,9 @@ SVD_GRID: dict[str, tuple[float, ...]] = {
     "lr_all": (0.005, 0.01, 0.02), "reg_all": (0.02, 0.05, 0.1), "n_factors": (50, 100)}
 EASE_LAMBDAS = (100.0, 250.0, 500.0, 1000.0, 2000.0)
 PURESVD_FACTORS = (16, 32, 64, 128)
+# (factors, regularization, alpha): the defaults' neighbourhood first, then wider.
+IALS_GRID = ((64, 50.0, 3.0), (64, 100.0, 5.0), (64, 20.0, 3.0), (32, 20.0, 5.0), (64, 50.0, 5.0),
+             (64, 50.0, 10.0), (128, 100.0, 5.0), (16, 10.0, 2.0))
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ def _ranking_candidates(base: RankingParams, n_movies: int) -> Iterator[RankingP
     if n_movies <= base.ease_max_movies:
         for lam in EASE_LAMBDAS:
             yield dataclasses.replace(base, kind="ease", ease_lambda=lam)
+    for factors, reg, alpha in IALS_GRID:
+        yield dataclasses.replace(base, kind="ials", ials_factors=factors, ials_regularization=reg,
+                                  ials_alpha=alpha)
     for factors in PURESVD_FACTORS:
         yield dataclasses.replace(base, kind="puresvd", factors=factors)
 
@@ -117,8 +123,12 @@ def as_settings(result: TuneResult) -> dict[str, str]:
     return {
         "STREAMREC_SVD_FACTORS": str(svd.n_factors), "STREAMREC_SVD_LR": repr(svd.lr_all),
         "STREAMREC_SVD_REG": repr(svd.reg_all), "STREAMREC_SVD_EPOCHS": str(svd.n_epochs),
-        # EASE stays "auto": a catalogue grown past the threshold must switch to PureSVD.
+        # EASE stays "auto": a catalogue grown past the threshold must switch to iALS.
         "STREAMREC_RANKING_MODEL": "auto" if rank.kind == "ease" else rank.kind,
         "STREAMREC_RANKING_EASE_LAMBDA": repr(rank.ease_lambda),
         "STREAMREC_RANKING_FACTORS": str(rank.factors),
+        "STREAMREC_RANKING_IALS_FACTORS": str(rank.ials_factors),
+        "STREAMREC_RANKING_IALS_REGULARIZATION": repr(rank.ials_regularization),
+        "STREAMREC_RANKING_IALS_ALPHA": repr(rank.ials_alpha),
+        "STREAMREC_RANKING_IALS_ITERATIONS": str(rank.ials_iterations),
     }

@@ -105,3 +105,30 @@ async def _made_by(pipeline: Pipeline, user: int, made_by: str) -> bool:
 
 async def _count(pipeline: Pipeline, query: str, expected: int) -> bool:
     return await pipeline.scalar(query) >= expected
+
+
+async def test_an_ials_model_is_served_by_the_fan_out_and_the_speed_layer(pipeline: Pipeline) -> None:
+    # The large-catalogue ranking model on the same paths: its version's lists written
+    # for everyone, and a rating folded into the user's factors at once.
+    await pipeline.publish(rating_messages(pipeline.data, 0, 3000))
+    pipeline.worker(STREAMREC_RANKING_MODEL="ials", STREAMREC_RANKING_IALS_FACTORS="8",
+                    STREAMREC_RANKING_IALS_REGULARIZATION="5")
+    await pipeline.wait_for("3000 ratings", lambda: _count(pipeline, "SELECT count(*) FROM ratings", 3000))
+    await pipeline.request_retrain()
+    users = await pipeline.scalar("SELECT count(DISTINCT user_id) FROM ratings")
+    await pipeline.wait_for("everyone's batch list", lambda: _count(
+        pipeline, "SELECT count(DISTINCT user_id) FROM suggestions WHERE made_by = 'batch'", users),
+        timeout_s=120)
+    params = await pipeline.pool.fetchval("SELECT params FROM model_versions WHERE is_active")
+    assert json.loads(params)["ranking"]["kind"] == "ials"
+
+    user = int(await pipeline.pool.fetchval("SELECT min(user_id) FROM suggestions"))
+    before = await _list(pipeline, user)
+    top_movie = before[0][0]
+    await pipeline.publish([_rating(user, top_movie, 5.0)])
+    await pipeline.wait_for("the re-ranked list", lambda: _made_by(pipeline, user, "realtime"))
+    after = await _list(pipeline, user)
+    assert top_movie not in [movie for movie, *_ in after] and len(after) == len(before)
+    rated = {r["movie_id"] for r in await pipeline.pool.fetch(
+        "SELECT movie_id FROM ratings WHERE user_id = $1", user)}
+    assert not rated & {movie for movie, *_ in after}

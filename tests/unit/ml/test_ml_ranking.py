@@ -20,9 +20,9 @@ def ratings() -> pd.DataFrame:
     return clean_ratings(generate(300, 120, 9000, seed=4).ratings)
 
 
-@pytest.mark.parametrize("kind", ["ease", "puresvd"])
+@pytest.mark.parametrize("kind", ["ease", "ials", "puresvd"])
 def test_lists_exclude_rated_and_unknown_movies(ratings: pd.DataFrame, kind: str) -> None:
-    model = fit_ranking(ratings, RankingParams(kind=kind, factors=8))  # type: ignore[arg-type]
+    model = fit_ranking(ratings, RankingParams(kind=kind, factors=8, ials_factors=8))  # type: ignore[arg-type]
     assert model.kind == kind
     users = np.array([1, 2, 3])
     rated = RatedPairs.from_frame(ratings)
@@ -55,9 +55,40 @@ def test_ease_has_a_zero_diagonal_and_round_trips(ratings: pd.DataFrame) -> None
     assert np.array_equal(again.weights, model.weights) and np.array_equal(again.movie_ids, model.movie_ids)
 
 
-def test_auto_picks_puresvd_for_a_large_catalogue(ratings: pd.DataFrame) -> None:
-    assert fit_ranking(ratings, RankingParams(ease_max_movies=50, factors=4)).kind == "puresvd"
+def test_auto_picks_ials_for_a_large_catalogue(ratings: pd.DataFrame) -> None:
+    assert fit_ranking(ratings, RankingParams(ease_max_movies=50, ials_factors=4)).kind == "ials"
     assert fit_ranking(ratings, RankingParams(ease_max_movies=5000)).kind == "ease"
+
+
+def test_ials_fold_in_solves_each_users_least_squares(ratings: pd.DataFrame) -> None:
+    # Against the item factors held fixed, a user's factors minimise
+    # sum_i c_ui (p_ui - x.y_i)^2 + reg |x|^2 over every movie (c = 1 + alpha if rated,
+    # else 1; p = 1 if rated, else 0): solved here densely, by plain least squares.
+    params = RankingParams(kind="ials", ials_factors=6, ials_regularization=3.0, ials_alpha=4.0)
+    model = fit_ranking(ratings, params)
+    users = np.array([1, 2, 7])
+    history = model.history(users, RatedPairs.from_frame(ratings))
+    folded = model._fold_in(history)
+    items = model.weights.astype(np.float64)
+    for row in range(len(users)):
+        preference = history[row].toarray().ravel()
+        weight = np.sqrt(1.0 + params.ials_alpha * preference)
+        design = np.vstack([items * weight[:, None], np.sqrt(params.ials_regularization) * np.eye(6)])
+        target = np.concatenate([preference * weight, np.zeros(6)])
+        expected, *_ = np.linalg.lstsq(design, target, rcond=None)
+        assert np.allclose(folded[row], expected, atol=1e-4)
+
+
+def test_ials_round_trips_with_its_gram_matrix(ratings: pd.DataFrame) -> None:
+    model = fit_ranking(ratings, RankingParams(kind="ials", ials_factors=8))
+    again = RankingModel.from_arrays(model.arrays())
+    assert again.kind == "ials" and again.params == model.params
+    assert again.gram is not None and model.gram is not None and np.array_equal(again.gram, model.gram)
+    users, rated = np.array([1, 2, 3]), RatedPairs.from_frame(ratings)
+    first, second = rank(model, users, k=10, rated=rated), rank(again, users, k=10, rated=rated)
+    assert first.movie_ids.tolist() == second.movie_ids.tolist()
+    with pytest.raises(ValueError, match="gram"):
+        RankingModel("ials", model.movie_ids, model.weights, model.params, model.popularity, None)
 
 
 def test_a_user_unseen_at_fit_time_is_scored_from_their_history(ratings: pd.DataFrame) -> None:
@@ -129,11 +160,11 @@ def test_realtime_lists_beat_popularity_from_the_first_rating() -> None:
     assert without_prior["after_ratings"]["1"]["realtime_ndcg"] < rows["1"]["realtime_ndcg"]
 
 
-@pytest.mark.parametrize("kind", ["ease", "puresvd"])
+@pytest.mark.parametrize("kind", ["ease", "ials", "puresvd"])
 def test_similar_movies_exclude_the_movie_itself_and_come_best_first(
     ratings: pd.DataFrame, kind: str
 ) -> None:
-    model = fit_ranking(ratings, RankingParams(kind=kind, factors=8))  # type: ignore[arg-type]
+    model = fit_ranking(ratings, RankingParams(kind=kind, factors=8, ials_factors=8))  # type: ignore[arg-type]
     movies, similar, scores = similar_movies(model, 5)
     assert len(movies) == 5 * len(model.movie_ids)
     assert not np.any(movies == similar)
