@@ -10,6 +10,7 @@ import typer
 from cli.output import print_json, print_table, settings_of
 from ml.evaluate import evaluate_file
 from ml.params import ranking_params, svd_params
+from ml.prequential import PROTOCOLS
 
 
 def evaluate(
@@ -23,6 +24,12 @@ def evaluate(
     seeds: int = typer.Option(1, "--seeds", min=1, max=50,
                               help="Splits to evaluate (seed, seed+1, ...): reports their spread."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip and count malformed lines."),
+    protocol: str = typer.Option(
+        "random", "--protocol",
+        help="random: a fifth of the (user, movie) pairs held out, as the trainer's gate; "
+             "temporal: trained on the ratings before a global time cut, tested on those after; "
+             "prequential: the ratings after the cut replayed in time order (hit rate@10 of "
+             "each user's list at that moment, with and without the speed layer)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Train both models with the settings' parameters and report, on the same held-out
@@ -30,10 +37,21 @@ def evaluate(
     coverage of the list streamrec serves, against popularity, biases only and SVD
     ranked by predicted rating."""
     settings = settings_of(ctx)
+    chosen = next((known for known in PROTOCOLS if known == protocol), None)
+    if chosen is None:
+        raise typer.BadParameter(f"{protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                                 param_hint="--protocol")
     result = evaluate_file(path, format, test_size, seed, svd_params(settings),
-                           ranking=ranking_params(settings), seeds=seeds, skip_bad=skip_bad)
+                           ranking=ranking_params(settings), seeds=seeds, skip_bad=skip_bad,
+                           protocol=chosen)
     if as_json:
         print_json(result)
+        return
+    if chosen == "prequential":
+        print_table(f"prequential replay of {path.name} ({result.get('format', format)})",
+                    ["figure", "value"],
+                    [(key, f"{value:.4f}" if isinstance(value, float) else value)
+                     for key, value in result.items() if key != "spread"])
         return
     figures = {key: value for key, value in result.items() if key not in ("models", "spread")}
     print_table(f"held-out evaluation of {path.name} ({result.get('format', format)})",

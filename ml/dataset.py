@@ -127,3 +127,34 @@ def pair_split(
         test_mask = test_mask.copy()
         test_mask[0] = not test_mask[0]
     return (ratings[~test_mask].reset_index(drop=True), ratings[test_mask].reset_index(drop=True))
+
+
+def time_split(ratings: pd.DataFrame, *, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) by one global time cut: the ratings before the ``1 - test_size``
+    quantile of ``rated_at`` train, the rest test, so a model is judged on the future
+    of everything it saw (a per-user cut would train on other users' later ratings).
+    Test rows of users or movies absent from the training part are dropped: no history
+    to rank from (a new user is served the cold-start list), no model row to rank."""
+    train, later = time_cut(ratings, test_size=test_size)
+    known = later["user_id"].isin(train["user_id"]) & later["movie_id"].isin(train["movie_id"])
+    test = later[known.to_numpy()]
+    if len(train) < 1 or len(test) < 1:
+        raise NotEnoughRatings(got=min(len(train), len(test)), needed=1)
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def time_cut(ratings: pd.DataFrame, *, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(before, from) the ``1 - test_size`` quantile of ``rated_at``: ratings at the cut's
+    very time fall after it, so the training part is strictly the past."""
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+    if "rated_at" not in ratings.columns:
+        raise DataFormatError("a time-ordered protocol needs each rating's time",
+                              hint="use a file with timestamps (MovieLens formats have them), "
+                                   "or --protocol random")
+    if len(ratings) < 2:
+        raise NotEnoughRatings(got=len(ratings), needed=2)
+    times = ratings["rated_at"]
+    cut = times.sort_values(kind="stable").iloc[min(int(len(times) * (1.0 - test_size)), len(times) - 1)]
+    before = (times < cut).to_numpy()
+    return ratings[before], ratings[~before]

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ml.data import load_ratings
-from ml.dataset import clean_ratings, pair_split, rating_scale_of
+from ml.dataset import clean_ratings, pair_split, rating_scale_of, time_split
 from ml.gate import SplitScores, score_split
 from ml.metrics import RELEVANT_RATING
+from ml.prequential import Protocol, prequential
 from ml.ranking import RankingParams, fit_ranking
 from ml.scoring import SVDFactors, from_surprise
 from ml.train import SVDParams, fit_svd
@@ -87,12 +88,22 @@ def evaluate_frame(
     params: SVDParams = SVDParams(),  # noqa: B008 - frozen
     ranking: RankingParams = RankingParams(),  # noqa: B008 - frozen
     k: int = 10,
+    protocol: Protocol = "random",
 ) -> dict[str, Any]:
-    """:func:`evaluate_split` on a ``seed``-ed split of ``ratings`` (SVD seeded by
-    ``params.seed``)."""
+    """:func:`evaluate_split` on a split of ``ratings`` (SVD seeded by ``params.seed``):
+    ``random``, the ``seed``-ed pair split the trainer's gate uses; ``temporal``, one
+    global time cut (:func:`ml.dataset.time_split`); ``prequential``, a replay in time
+    order (:func:`ml.prequential.prequential`)."""
     data = clean_ratings(ratings)
-    train, test = pair_split(data, test_size=test_size, seed=seed)
-    return evaluate_split(train, test, params, rating_scale=rating_scale_of(data), ranking=ranking, k=k)
+    if protocol == "prequential":
+        return {"protocol": protocol, **prequential(data, test_size=test_size, ranking=ranking, k=k,
+                                                    seed=seed)}
+    if protocol == "temporal":
+        train, test = time_split(data, test_size=test_size)
+    else:
+        train, test = pair_split(data, test_size=test_size, seed=seed)
+    result = evaluate_split(train, test, params, rating_scale=rating_scale_of(data), ranking=ranking, k=k)
+    return {"protocol": protocol, **result}
 
 
 def spread(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -117,6 +128,7 @@ def evaluate_file(
     ranking: RankingParams = RankingParams(),  # noqa: B008 - frozen
     seeds: int = 1,
     skip_bad: bool = False,
+    protocol: Protocol = "random",
 ) -> dict[str, Any]:
     """Load a ratings file (see :func:`ml.data.load_ratings`) and evaluate it on
     ``seeds`` splits (``seed``, ``seed + 1``, …; the SVD seeded alike).
@@ -130,7 +142,8 @@ def evaluate_file(
     """
     loaded = load_ratings(path, format, skip_bad=skip_bad)
     runs = [evaluate_frame(loaded.frame, test_size=test_size, seed=seed + i,
-                           params=dataclasses.replace(params, seed=params.seed + i), ranking=ranking)
+                           params=dataclasses.replace(params, seed=params.seed + i), ranking=ranking,
+                           protocol=protocol)
             for i in range(max(1, seeds))]
     result = dict(runs[0])
     if seeds > 1:
