@@ -167,14 +167,15 @@ class WorkerDeps:
             return None
 
     def kept_products(self, bundle: ModelBundle) -> HistoryProducts | None:
-        """The speed layer's EASE history products for this version's model (a new
-        version starts with none kept), or None when it keeps none."""
+        """The speed layer's history products for this version's model (EASE's score
+        rows, iALS's fold-in sums; a new version starts with none kept), or None when it
+        keeps none."""
         ranking = bundle.ranking
         budget = self.settings.speed_layer_memory_mb << 20
-        if ranking is None or ranking.kind != "ease" or budget == 0:
+        if ranking is None or budget == 0:
             return None
         if self._kept is None or self._kept.weights is not ranking.weights:
-            self._kept = HistoryProducts(ranking.weights, budget)
+            self._kept = ranking.history_products(budget)
         return self._kept
 
     async def pool(self) -> asyncpg.Pool:

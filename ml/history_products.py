@@ -1,8 +1,10 @@
-"""EASE's history products kept between re-ranks: the speed layer's scoring, incremental.
+"""History products kept between re-ranks: the speed layer's scoring, incremental.
 
 An EASE score row is a user's history row times the movies x movies item matrix, plus
 the popularity prior (a function of the history's length). The product is the costly
-half: it reads one item row per rated movie. A user re-ranked by the speed layer has
+half: it reads one item row per rated movie. An iALS user's factors solve a system made
+of the sums of their rated movies' ``y yᵀ`` and ``y``, a linear map of the history row
+too (:func:`ials_sums`), the costly half of its fold-in. A user re-ranked by the speed layer has
 usually rated one movie more than the last time, so :class:`HistoryProducts` keeps the
 products of the users it scored last (least recently used out first, within a memory
 budget) and, for a user it knows, adds the item rows of the movies the history gained
@@ -17,6 +19,7 @@ same list). Keyed by the item matrix: a new model version starts an empty cache.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,14 +41,43 @@ class _Entry:
     updates: int
 
 
-class HistoryProducts:
-    """``history @ weights`` for rows of known users, from their last product when kept.
-    One caller at a time: the speed layer's rounds follow one another, and ``rank``
-    scores with kept products in a single thread."""
+RowMap = Callable[[sp.csr_matrix], F32]  # rows (users x movies) -> users x width, linear
 
-    def __init__(self, weights: F32, budget_bytes: int) -> None:
+
+def ials_sums(items: F32) -> tuple[RowMap, int]:
+    """The map of a history row (values: weights, ±1 in an update) to the row-weighted
+    sums ``[vec(Σ w y yᵀ), Σ w y]`` of iALS's item factors ``y``, and its width."""
+    f = items.shape[1]
+
+    def sums(rows: sp.csr_matrix) -> F32:
+        rows = rows.tocsr()
+        out = np.zeros((rows.shape[0], f * f + f), dtype=np.float32)
+        for row in range(rows.shape[0]):
+            lo, hi = rows.indptr[row], rows.indptr[row + 1]
+            if lo == hi:
+                continue
+            rated, weight = items[rows.indices[lo:hi]], rows.data[lo:hi].astype(np.float32)
+            out[row, : f * f] = ((rated * weight[:, None]).T @ rated).ravel()
+            out[row, f * f:] = weight @ rated
+        return out
+
+    return sums, f * f + f
+
+
+class HistoryProducts:
+    """``history @ weights`` (or ``row_map(history)``, a linear map of the rows) for rows
+    of known users, from their last product when kept. ``weights`` also names the model:
+    a new one starts an empty cache. One caller at a time: the speed layer's rounds follow
+    one another, and ``rank`` scores with kept products in a single thread."""
+
+    def __init__(self, weights: F32, budget_bytes: int, row_map: tuple[RowMap, int] | None = None) -> None:
         self.weights = weights
-        self.capacity = budget_bytes // max(1, weights.shape[1] * weights.itemsize)
+        if row_map is None:
+            self._map: RowMap = lambda rows: np.asarray(rows @ weights, dtype=np.float32)
+            self.width = weights.shape[1]
+        else:
+            self._map, self.width = row_map
+        self.capacity = budget_bytes // max(1, self.width * 4)
         self._kept: OrderedDict[int, _Entry] = OrderedDict()
         self.updated = 0  # products updated from a kept one (for tests and metrics)
         self.computed = 0  # products computed from the whole history
@@ -62,7 +94,7 @@ class HistoryProducts:
         user_ids = np.asarray(users, dtype=np.int64)
         history = history.tocsr()
         history.sum_duplicates()  # sorted columns per row
-        n, width = len(user_ids), self.weights.shape[1]
+        n, width = len(user_ids), history.shape[1]  # keys: row * movies + column
         lengths = np.diff(history.indptr)
         kept = [self._kept.get(user) for user in user_ids.tolist()]
         usable = np.array([entry is not None and entry.updates < REFRESH_AFTER for entry in kept],
@@ -79,12 +111,12 @@ class HistoryProducts:
         changes = np.bincount(gained // width, minlength=n) + np.bincount(lost // width, minlength=n)
         usable &= (changes <= MAX_CHANGES) & (2 * changes <= lengths)
         updated, fresh = np.flatnonzero(usable), np.flatnonzero(~usable)
-        out = np.empty((n, width), dtype=np.float32)
+        out = np.empty((n, self.width), dtype=np.float32)
         if len(updated):
             out[updated] = np.stack([kept[i].product for i in updated.tolist()])  # type: ignore[union-attr]
             out[updated] += self._moved(gained, lost, usable, width)[updated]
         if len(fresh):
-            out[fresh] = np.asarray(history[fresh] @ self.weights, dtype=np.float32)
+            out[fresh] = self._map(history[fresh])
         self.updated += len(updated)
         self.computed += len(fresh)
         if self.capacity:
@@ -101,7 +133,7 @@ class HistoryProducts:
         take = usable[moves // width]
         delta = sp.csr_matrix((signs[take], (moves[take] // width, moves[take] % width)),
                               shape=(len(usable), width))
-        return np.asarray(delta @ self.weights, dtype=np.float32)
+        return self._map(delta)
 
     def _keep(self, user_ids: npt.NDArray[np.int64], columns_of: list[I32], out: F32,
               kept: list[_Entry | None], updated: npt.NDArray[np.bool_],

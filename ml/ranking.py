@@ -44,7 +44,7 @@ from scipy.sparse.linalg import svds
 from threadpoolctl import threadpool_limits
 
 from ml.block_topk import BLOCK_MOVIES, HEAD_MOVIES, BlockIndex, block_index, block_top_k
-from ml.history_products import HistoryProducts
+from ml.history_products import HistoryProducts, ials_sums
 from ml.scoring import F64, I64, as_ids, sorted_unique
 from ml.topk import DEFAULT_CHUNK_USERS, RatedPairs, TopK, rank_chunks, rank_top_k, top_k_rows
 
@@ -128,14 +128,24 @@ class RankingModel:
             if prior is not None:
                 scores += prior[0][:, None] * prior[1][None, :]
             return scores
-        result: F32 = self.user_side(history) @ self.item_side.T
+        result: F32 = self.user_side(history, products) @ self.item_side.T
         return result
 
-    def user_side(self, history: sp.csr_matrix) -> F32:
-        """A factored model's user rows: a score is a user row times an item row
-        (``item_side``). iALS folds each history in; PureSVD projects it."""
+    def history_products(self, budget_bytes: int) -> HistoryProducts | None:
+        """A cache of this model's history products for the speed layer's re-ranks (EASE's
+        score rows, iALS's fold-in sums; PureSVD keeps none)."""
+        if self.kind == "ease":
+            return HistoryProducts(self.weights, budget_bytes)
         if self.kind == "ials":
-            left = self._fold_in(history)
+            return HistoryProducts(self.weights, budget_bytes, ials_sums(self.weights))
+        return None
+
+    def user_side(self, history: sp.csr_matrix, products: F32 | None = None) -> F32:
+        """A factored model's user rows: a score is a user row times an item row
+        (``item_side``). iALS folds each history in (``products``: the rows' fold-in sums
+        already, from :meth:`history_products`); PureSVD projects it."""
+        if self.kind == "ials":
+            left = self._fold_in(history, products)
         else:
             left = np.asarray(history @ self.weights, dtype=np.float32)
         prior = self._prior(history)
@@ -145,21 +155,18 @@ class RankingModel:
         # instead of a users x movies temporary added afterwards.
         return np.hstack([left, prior[0][:, None]])
 
-    def _fold_in(self, history: sp.csr_matrix) -> F32:
+    def _fold_in(self, history: sp.csr_matrix, sums: F32 | None = None) -> F32:
         """iALS user factors of 0/1 history rows: each row's exact least-squares solution
-        against the fixed item factors (what one more ALS half-step would give it)."""
+        against the fixed item factors (what one more ALS half-step would give it),
+        ``x = (YᵀY + λI + alpha Σ y yᵀ)⁻¹ (1 + alpha) Σ y`` over the rated movies."""
         assert self.gram is not None  # __post_init__
-        alpha = self.params.ials_alpha
-        items = self.weights
-        targets = (1.0 + alpha) * np.asarray(history @ items, dtype=np.float64)
-        systems = np.repeat(self.gram[None, :, :], history.shape[0], axis=0)
-        indptr, indices = history.indptr, history.indices
-        for row in range(history.shape[0]):
-            rated = items[indices[indptr[row]:indptr[row + 1]]]
-            if len(rated):
-                systems[row] += alpha * (rated.T @ rated)
-        if not len(systems):
-            return np.zeros((0, items.shape[1]), dtype=np.float32)
+        alpha, f, n = self.params.ials_alpha, self.weights.shape[1], history.shape[0]
+        if n == 0:
+            return np.zeros((0, f), dtype=np.float32)
+        if sums is None:
+            sums = ials_sums(self.weights)[0](history)
+        systems = self.gram + alpha * sums[:, : f * f].reshape(n, f, f).astype(np.float64)
+        targets = (1.0 + alpha) * sums[:, f * f:].astype(np.float64)
         # One batched LAPACK call for every user: the systems are symmetric positive
         # definite (gram holds λI), so each has exactly one solution.
         return np.linalg.solve(systems, targets[:, :, None])[:, :, 0].astype(np.float32)
@@ -327,11 +334,12 @@ def rank(
     ranking scores), rated ones excluded, and the pairs of ``excluded`` too (hidden
     movies: left out of the list, not taken as history). Candidates default to the
     movies the model knows; one it does not know scores ``-inf`` and is never suggested.
-    ``kept``: an EASE model's history products from earlier calls (the speed layer's),
-    used and updated."""
+    ``kept``: the model's history products from earlier calls (the speed layer's,
+    :meth:`RankingModel.history_products`), used and updated."""
+    reuse = kept if model.kind != "puresvd" else None
     if model.factored and len(model.movie_ids) > HEAD_MOVIES + BLOCK_MOVIES:
         return _rank_by_blocks(model, user_ids, k=k, rated=rated, candidates=candidates,
-                               chunk_size=chunk_size, excluded=excluded)
+                               chunk_size=chunk_size, excluded=excluded, kept=reuse)
     movies = model.movie_ids if candidates is None else sorted_unique(candidates)
     cols = model.columns(movies)
     known = cols >= 0
@@ -340,8 +348,6 @@ def rank(
     gather = np.where(known, cols, 0)
 
     history = _history_rows(model, user_ids, rated)
-
-    reuse = kept if model.kind == "ease" else None
 
     def block(users: I64, _movies: I64) -> F32:
         rows = history(users)
@@ -380,6 +386,7 @@ def _rank_by_blocks(
     candidates: npt.ArrayLike | None,
     chunk_size: int,
     excluded: RatedPairs | None,
+    kept: HistoryProducts | None,
 ) -> TopK:
     """:func:`rank` of a factored model over a large catalogue, scoring only the movie
     blocks that can reach each user's list (:mod:`ml.block_topk`): the same rows."""
@@ -391,11 +398,13 @@ def _rank_by_blocks(
     history = _history_rows(model, user_ids, rated)
 
     def chunk_top_k(users: I64, rows: I64, cols: I64) -> tuple[I64, F64]:
-        left = model.user_side(history(users))
+        matrix = history(users)
+        left = model.user_side(matrix, None if kept is None else kept.products(users, matrix))
         return block_top_k(left, model.blocks, k, rows, cols, blocked)
 
+    # One thread with kept products, as in rank.
     return rank_chunks(chunk_top_k, user_ids, model.movie_ids, rated=rated.plus(excluded),
-                       chunk_size=chunk_size)
+                       chunk_size=chunk_size, threads=None if kept is None else 1)
 
 
 def similar_movies(model: RankingModel, k: int, *, chunk: int = 1024) -> tuple[I64, I64, F64]:

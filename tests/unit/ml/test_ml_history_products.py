@@ -1,4 +1,4 @@
-"""EASE history products kept between re-ranks: updated products equal fresh ones (to
+"""History products kept between re-ranks (EASE's, iALS's fold-in sums): updated products equal fresh ones (to
 float32 rounding), an unchanged history gives the same product bit for bit, and the
 memory budget bounds what is kept."""
 
@@ -90,9 +90,25 @@ def test_the_budget_bounds_the_users_kept(model: RankingModel) -> None:
     assert len(HistoryProducts(model.weights, budget_bytes=0)) == 0
 
 
-def test_lists_ranked_with_kept_products_are_the_fresh_lists(ratings: pd.DataFrame,
-                                                             model: RankingModel) -> None:
-    kept = HistoryProducts(model.weights, budget_bytes=1 << 24)
+def test_ials_sums_are_the_rated_movies_outer_products_and_factors(ratings: pd.DataFrame) -> None:
+    items = fit_ranking(ratings, RankingParams(kind="ials", ials_factors=4)).weights
+    sums, width = history_products.ials_sums(items)
+    assert width == 4 * 4 + 4
+    rows = _rows(len(items), [[1, 5, 9], [], [2]])
+    rows.data[1] = -1.0  # an update's lost movie
+    got = sums(rows)
+    expected = np.outer(items[1], items[1]) - np.outer(items[5], items[5]) + np.outer(items[9], items[9])
+    np.testing.assert_allclose(got[0, :16].reshape(4, 4), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[0, 16:], items[1] - items[5] + items[9], rtol=1e-5, atol=1e-6)
+    assert not got[1].any()
+    np.testing.assert_allclose(got[2, 16:], items[2])
+
+
+@pytest.mark.parametrize("kind", ["ease", "ials"])
+def test_lists_ranked_with_kept_products_are_the_fresh_lists(ratings: pd.DataFrame, kind: str) -> None:
+    model = fit_ranking(ratings, RankingParams(kind=kind, ials_factors=8))  # type: ignore[arg-type]
+    kept = model.history_products(1 << 24)
+    assert kept is not None
     users = np.arange(1, 41)
     rated = RatedPairs.from_frame(ratings)
     rank(model, users, k=10, rated=rated, kept=kept)
