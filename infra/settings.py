@@ -81,12 +81,12 @@ class Settings(BaseSettings):
         4000, ge=1, description="Largest catalogue auto ranks with EASE^R (its movies x movies "
         "matrix: memory and fit time grow with the square and cube of this).")
     ranking_factors: int = Field(20, ge=1, description="PureSVD's factors.")
-    ranking_ials_factors: int = Field(64, ge=1, description="iALS's factors.")
+    ranking_ials_factors: int = Field(32, ge=1, description="iALS's factors.")
     ranking_ials_regularization: float = Field(
         50.0, gt=0, description="iALS's L2 regularisation (added to YᵀY and XᵀX as λI).")
     ranking_ials_alpha: float = Field(
         3.0, ge=0, description="iALS's confidence of a rated cell: 1 + alpha (an unrated one: 1).")
-    ranking_ials_iterations: int = Field(15, ge=1, description="iALS's alternating sweeps.")
+    ranking_ials_iterations: int = Field(8, ge=1, description="iALS's alternating sweeps.")
     top_k: int = Field(50, ge=1, description="Suggestions kept per user.")
     speed_layer: bool = Field(
         True, description="Re-rank the users of each ingested batch at once (their lists "

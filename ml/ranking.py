@@ -67,10 +67,10 @@ class RankingParams:
     ease_max_movies: int = 4000
     factors: int = 20  # PureSVD's
     popularity_prior: float = 0.3
-    ials_factors: int = 64
+    ials_factors: int = 32
     ials_regularization: float = 50.0
     ials_alpha: float = 3.0  # a rated cell's confidence is 1 + alpha
-    ials_iterations: int = 15
+    ials_iterations: int = 8
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -32,8 +32,8 @@ SVD_GRID: dict[str, tuple[float, ...]] = {
 EASE_LAMBDAS = (100.0, 250.0, 500.0, 1000.0, 2000.0)
 PURESVD_FACTORS = (16, 32, 64, 128)
 # (factors, regularization, alpha): the defaults' neighbourhood first, then wider.
-IALS_GRID = ((64, 50.0, 3.0), (64, 100.0, 5.0), (64, 20.0, 3.0), (32, 20.0, 5.0), (64, 50.0, 5.0),
-             (64, 50.0, 10.0), (128, 100.0, 5.0), (16, 10.0, 2.0))
+IALS_GRID = ((32, 50.0, 3.0), (32, 80.0, 3.0), (32, 30.0, 3.0), (64, 50.0, 3.0), (32, 20.0, 1.0),
+             (64, 100.0, 5.0), (32, 50.0, 10.0), (16, 10.0, 2.0))
 
 
 @dataclass(frozen=True)
