@@ -1,15 +1,15 @@
-"""Benchmark: speed-layer rounds with kept EASE history products vs fresh ones, side by side.
+"""Benchmark: speed-layer rounds with kept history products vs fresh ones, side by side.
 
     python -m bench.kept_core [--round 200] [--rounds 20] [--repeat 3]
 
-Fits the settings' EASE ranking model on the synthetic MovieLens-1M-shaped ratings, then
+Fits the settings' ranking model (EASE, or iALS with ``STREAMREC_RANKING_MODEL=ials``) on the synthetic MovieLens-1M-shaped ratings, then
 plays ``--rounds`` rounds of ``--round`` distinct users, as the speed layer sees them:
 each user has rated one more movie since their last re-rank. Each round is ranked two
 ways, alternating, ``--repeat`` times:
 
 * kept: ``ml.ranking.rank`` with the users' products kept from their previous round
-  (``ml.history_products``: the new movie's item row is added);
-* fresh: the same call without them (the history multiplied by the item matrix again).
+  (``ml.history_products``: the new movie's item row, or its fold-in sums, is added);
+* fresh: the same call without them (from the whole history again).
 
 It checks that both give the same lists (ties to float32 rounding aside) and prints the
 milliseconds per round of each and their ratio.
@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     all_users, user_col, movie_col = (np.unique(data["user_id"].to_numpy()), data["user_id"].to_numpy(),
                                       data["movie_id"].to_numpy())
-    kept = HistoryProducts(model.weights, 256 << 20)
+    kept = model.history_products(256 << 20)
+    if kept is None:
+        raise SystemExit(f"the {model.kind} ranking model keeps no history products")
     rounds: list[tuple[np.ndarray, RatedPairs]] = []
     for _ in range(args.rounds):
         users = np.sort(rng.choice(all_users, args.round, replace=False))
