@@ -17,6 +17,7 @@ from agents.metrics import WorkerMetrics
 from infra.db import create_pool
 from infra.repositories.models import ModelVersion
 from infra.settings import Settings
+from infra.shared_models import SharedModelStore
 from ml.errors import ModelIntegrityError
 from ml.history_products import HistoryProducts
 from ml.model_store import ModelBundle, ModelStore
@@ -29,18 +30,18 @@ log = logging.getLogger(__name__)
 
 
 class ModelCache:
-    """Versions' models by version, verified against their recorded sha256 when loaded."""
+    """Versions' models by version, verified against their recorded sha256 when loaded
+    (from this host's files or Postgres's copy: :class:`SharedModelStore`)."""
 
-    def __init__(self, store: ModelStore, keep: int = 2) -> None:
+    def __init__(self, store: SharedModelStore, keep: int = 2) -> None:
         self._store = store
         self._keep = keep
         self._loaded: dict[tuple[str, str], ModelBundle] = {}
 
-    async def get(self, version: str, sha256: str) -> ModelBundle:
-        key = (version, sha256)
+    async def get(self, version: ModelVersion) -> ModelBundle:
+        key = (version.version_name, version.sha256)
         if key not in self._loaded:
-            self.put(version, sha256,
-                     await asyncio.to_thread(self._store.load_bundle, version, expected_sha256=sha256))
+            self.put(*key, await self._store.load_bundle(version))
         return self._loaded[key]
 
     def put(self, version: str, sha256: str, bundle: ModelBundle) -> None:
@@ -154,17 +155,21 @@ class WorkerDeps:
     _kept: HistoryProducts | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.models = ModelCache(ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep))
+        self.models = ModelCache(SharedModelStore(self.local_models(), self.pool))
 
     async def bundle_of(self, version: ModelVersion) -> ModelBundle | None:
         """The version's models, or None (logged and counted) when its artifact is
         missing, truncated or altered: nothing refused is ever used."""
         try:
-            return await self.models.get(version.version_name, version.sha256)
+            return await self.models.get(version)
         except ModelIntegrityError as err:
             log.error("model %s refused: %s", version.version_name, err.describe())
             self.metrics.model_refused.inc()
             return None
+
+    def local_models(self) -> ModelStore:
+        """This host's model directory: the trainer's versions and the cache."""
+        return ModelStore(self.settings.model_dir, keep=self.settings.models_to_keep)
 
     def kept_products(self, bundle: ModelBundle) -> HistoryProducts | None:
         """The speed layer's history products for this version's model (EASE's score

@@ -18,12 +18,13 @@ import faust
 
 from agents.decoding import decode
 from agents.deps import WorkerDeps
+from infra.repositories import artifacts as artifacts_repo
 from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
 from ml.errors import ModelIntegrityError, NotEnoughRatings
 from ml.gate import SplitScores, Tolerances, decide
-from ml.model_store import ModelStore
+from ml.model_store import parse_bundle
 from ml.params import ranking_params, svd_params
 from ml.train import EvalModels, TrainResult, train_in_process
 from schemas.events import ModelPublished, RetrainRequest
@@ -89,7 +90,7 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
         log.warning("retrain skipped: %s", err.message)
         return None
 
-    store = ModelStore(settings.model_dir, keep=settings.models_to_keep)
+    store = deps.local_models()
     report = result.held_out
     assert report is not None  # train_in_process always evaluates
     on_split = report.active if report.active is not None else _recorded(active) if active else None
@@ -99,16 +100,19 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
     # for inspection but not pointed at.
     saved = store.save(result, point_latest=decision.activate,
                        protect=[active.version_name] if active else [])
-    # Read back what was written: only an artifact that passes its digest is recorded.
-    # What was read back is what this worker's fan-out and predictor serve from.
+    # Read back what was written: only an artifact that passes its digest is recorded,
+    # and those bytes are what Postgres keeps for every other host. What was read back
+    # is what this worker's fan-out and predictor serve from.
     try:
-        bundle = await asyncio.to_thread(store.load_bundle, saved.version, expected_sha256=saved.sha256)
+        data = await asyncio.to_thread(store.read_verified, saved.version, saved.sha256)
+        bundle = await asyncio.to_thread(parse_bundle, data, saved.path)
     except ModelIntegrityError:
         deps.metrics.model_refused.inc()
         raise
     deps.models.put(saved.version, saved.sha256, bundle)
 
     async def record() -> None:
+        # The row and its bytes in one transaction: a recorded version can be loaded anywhere.
         async with pool.acquire() as conn, conn.transaction():
             await models_repo.record(
                 conn, version=saved.version, rmse=result.rmse, mae=result.mae,
@@ -117,8 +121,10 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
                 decision=decision.text, ndcg_at_10=report.candidate.ndcg,
                 precision_at_10=report.candidate.precision, baseline_ndcg_at_10=report.popularity.ndcg,
             )
+            await artifacts_repo.write(conn, saved.version, data)
             if decision.activate:
                 await models_repo.activate(conn, saved.version)
+            await artifacts_repo.prune(conn, keep=settings.models_to_keep)
 
     await with_retry("recording the model", record)
     deps.metrics.models.labels(decision="activated" if decision.activate else "rejected").inc()

@@ -2,7 +2,8 @@
 
     python -m bench.kept_core [--round 200] [--rounds 20] [--repeat 3]
 
-Fits the settings' ranking model (EASE, or iALS with ``STREAMREC_RANKING_MODEL=ials``) on the synthetic MovieLens-1M-shaped ratings, then
+Fits the settings' ranking model (EASE, or iALS with ``STREAMREC_RANKING_MODEL=ials``)
+on the synthetic MovieLens-1M-shaped ratings, then
 plays ``--rounds`` rounds of ``--round`` distinct users, as the speed layer sees them:
 each user has rated one more movie since their last re-rank. Each round is ranked two
 ways, alternating, ``--repeat`` times:

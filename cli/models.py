@@ -1,4 +1,4 @@
-"""``streamrec models list | train | activate | rollback``."""
+"""``streamrec models list | train | activate | rollback | export | import``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
@@ -13,20 +14,23 @@ import typer
 from aiokafka import AIOKafkaConsumer
 
 from cli.output import console, print_json, print_table, settings_of
-from infra import db
+from infra import db, model_files
 from infra.errors import ServiceUnavailable
+from infra.repositories import artifacts as artifacts_repo
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
-from infra.repositories.models import ModelVersion
+from infra.repositories.models import ModelVersion, UnknownModelVersion
 from infra.settings import Settings
-from ml.model_store import ModelStore
+from infra.shared_models import SharedModelStore
+from ml.model_store import ModelStore, check_version
 from schemas.errors import StreamrecError
 from schemas.events import ModelPublished
 from streams import model_admin
 from streams.publisher import EventPublisher
 
-app = typer.Typer(help="Model versions: list, train, activate, roll back.", no_args_is_help=True)
+app = typer.Typer(help="Model versions: list, train, activate, roll back, export, import.",
+                  no_args_is_help=True)
 T = TypeVar("T")
 
 NOT_ACTIVATED_EXIT = 3
@@ -55,8 +59,8 @@ def _run(settings: Settings, work: Callable[[asyncpg.Pool, EventPublisher], Awai
     return asyncio.run(main())
 
 
-def _store(settings: Settings) -> ModelStore:
-    return ModelStore(settings.model_dir, keep=settings.models_to_keep)
+def _store(settings: Settings, pool: asyncpg.Pool) -> SharedModelStore:
+    return SharedModelStore.over(ModelStore(settings.model_dir, keep=settings.models_to_keep), pool)
 
 
 def _rows(versions: list[ModelVersion], artifacts: list[str | None]) -> list[tuple[object, ...]]:
@@ -74,19 +78,23 @@ def _figure(value: float | None) -> str:
 @app.command("list")
 def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Versions with their held-out RMSE and MAE, their list's NDCG@10 (and popularity's
-    on the same split), newest first, and whether each one's artifact is in the store
-    and matches its recorded sha256."""
+    on the same split), newest first, and whether each one's artifact can be loaded:
+    a local file matching its recorded sha256, or a copy in Postgres."""
     settings = settings_of(ctx)
 
-    async def work(pool: asyncpg.Pool, _: EventPublisher) -> list[ModelVersion]:
+    async def work(pool: asyncpg.Pool, _: EventPublisher) -> tuple[list[ModelVersion], list[str | None],
+                                                                   dict[str, int]]:
         async with pool.acquire() as conn:
-            return await models_repo.list_versions(conn)
+            versions = await models_repo.list_versions(conn)
+            shared = await artifacts_repo.sizes(conn)
+        store = _store(settings, pool)
+        problems = [await store.check(v, shared.get(v.version_name)) for v in versions]
+        return versions, problems, shared
 
-    versions = _run(settings, work, kafka=False)
-    store = _store(settings)
-    artifacts = [store.check(v.version_name, v.sha256) for v in versions]
+    versions, artifacts, shared = _run(settings, work, kafka=False)
     if as_json:
-        print_json([{**v.as_json(), "artifact_ok": problem is None, "artifact_problem": problem}
+        print_json([{**v.as_json(), "artifact_ok": problem is None, "artifact_problem": problem,
+                     "shared_bytes": shared.get(v.version_name)}
                     for v, problem in zip(versions, artifacts, strict=True)])
     elif not versions:
         console.print("no model yet: train one with `streamrec models train --wait`")
@@ -100,8 +108,8 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
 def activate(ctx: typer.Context, version: str) -> None:
     """Make VERSION the serving model; its suggestions are recomputed."""
     settings = settings_of(ctx)
-    store = _store(settings)
-    activated = _run(settings, lambda pool, pub: model_admin.activate(pool, pub, store, version))
+    activated = _run(settings, lambda pool, pub: model_admin.activate(
+        pool, pub, _store(settings, pool), version))
     console.print(f"active model: {activated.version_name} (rmse {activated.rmse:.4f})", highlight=False)
 
 
@@ -109,9 +117,61 @@ def activate(ctx: typer.Context, version: str) -> None:
 def rollback(ctx: typer.Context) -> None:
     """Re-activate the model that was active before the current one."""
     settings = settings_of(ctx)
-    store = _store(settings)
-    activated = _run(settings, lambda pool, pub: model_admin.rollback(pool, pub, store))
+    activated = _run(settings, lambda pool, pub: model_admin.rollback(pool, pub, _store(settings, pool)))
     console.print(f"active model: {activated.version_name} (rmse {activated.rmse:.4f})", highlight=False)
+
+
+@app.command("export")
+def export_model(ctx: typer.Context, version: str, file: Path) -> None:
+    """Write VERSION (its recorded figures and its artifact) to FILE, for `models import`
+    on another deployment."""
+    settings = settings_of(ctx)
+    check_version(version)
+
+    async def work(pool: asyncpg.Pool, _: EventPublisher) -> tuple[ModelVersion, int]:
+        async with pool.acquire() as conn:
+            found = await models_repo.get(conn, version)
+        if found is None:
+            async with pool.acquire() as conn:
+                await models_repo.activate(conn, version)  # raises, listing the known versions
+            raise UnknownModelVersion(f"no model version {version!r}")
+        data = await _store(settings, pool).read(found)
+        return found, await asyncio.to_thread(model_files.write, file, found, data)
+
+    if file.is_dir():
+        raise StreamrecError(f"{file} is a directory", hint="give a file name, e.g. model.zip")
+    if not file.parent.is_dir():
+        raise StreamrecError(f"{file.parent} does not exist", hint="create the directory first")
+    exported, size = _run(settings, work, kafka=False)
+    console.print(f"exported {exported.version_name} ({size:,} bytes, sha256 {exported.sha256}) "
+                  f"to {file}", highlight=False)
+
+
+@app.command("import")
+def import_model(ctx: typer.Context, file: Path) -> None:
+    """Record the version in FILE (from `models export`), not active, after checking its
+    artifact against the sha256 it carries; `models activate VERSION` then serves it."""
+    settings = settings_of(ctx)
+    loaded = model_files.read(file)
+
+    async def work(pool: asyncpg.Pool, _: EventPublisher) -> bool:
+        async with pool.acquire() as conn, conn.transaction():
+            present = await models_repo.get(conn, loaded.version)
+            if present is not None:
+                if present.sha256.lower() == loaded.sha256:
+                    return False
+                raise StreamrecError(
+                    f"version {loaded.version} exists here with another sha256 "
+                    f"({present.sha256}): not imported", hint="this file is not that version")
+            await models_repo.record_imported(conn, loaded.record, source=file.name)
+            await artifacts_repo.write(conn, loaded.version, loaded.data)
+        return True
+
+    if _run(settings, work, kafka=False):
+        console.print(f"imported {loaded.version} ({len(loaded.data):,} bytes, sha256 verified); "
+                      f"serve it with `streamrec models activate {loaded.version}`", highlight=False)
+    else:
+        console.print(f"{loaded.version} is already here, with the same sha256", highlight=False)
 
 
 @app.command()

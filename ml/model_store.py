@@ -9,6 +9,8 @@ Layout under ``root`` (as in the seed, ``<store>/surprise/...``)::
     surprise/model-<version>.json   metadata: version, metrics, params, sha256 of the files
     surprise/model-<version>.pkl    Surprise's own SVD, only when asked for
     surprise/latest                 the version name of the latest model
+    cache/<sha256>.npz              artifacts this host read from the shared store
+                                    (Postgres: ``infra.shared_models``), by digest
 
 Version names are ``YYYYMMDDTHHMMSS.ffffffZ-<6 hex>`` (UTC time of saving plus a
 random suffix): they sort by time, are unique, and are safe in file names and URL
@@ -258,14 +260,41 @@ class ModelStore:
         digest in the version's metadata is used (catches corruption, not tampering
         with both files).
         """
-        path = self.npz_path(version)
+        return parse_bundle(self.read_verified(version, expected_sha256), self.npz_path(version))
+
+    def read_verified(self, version: str, expected_sha256: str | None = None) -> bytes:
+        """The ``.npz`` bytes of ``version`` once their sha256 matched (the metadata's
+        digest when ``expected_sha256`` is None)."""
         expected = expected_sha256 or str(self.metadata(version)["sha256"])
-        data = _verified_bytes(path, expected)
+        return _verified_bytes(self.npz_path(version), expected)
+
+    # --- the cache of artifacts read from elsewhere (the shared store) -----------------
+
+    def cache_path(self, sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"{sha256!r} is not a sha256 digest")
+        return self.root / "cache" / f"{sha256}.npz"
+
+    def cached(self, sha256: str) -> bytes | None:
+        """The cached artifact of digest ``sha256``, or None when there is none that
+        matches it (a damaged one is removed)."""
+        path = self.cache_path(sha256)
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                return bundle_from_arrays({name: npz[name] for name in npz.files})
-        except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as err:
-            raise ModelIntegrityError(f"not a valid model file ({err})", path=path) from err
+            return _verified_bytes(path, sha256)
+        except ModelIntegrityError as err:
+            if path.exists():
+                log.warning("dropping a damaged cached model: %s", err.message)
+                path.unlink(missing_ok=True)
+            return None
+
+    def cache(self, sha256: str, data: bytes) -> None:
+        """Keep verified artifact bytes under their digest; the ``keep`` newest stay."""
+        path = self.cache_path(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+        cached = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in cached[self.keep:]:
+            old.unlink(missing_ok=True)
 
     def check(self, version: str, expected_sha256: str) -> str | None:
         """None when ``version``'s artifact is present and matches ``expected_sha256``,
@@ -337,6 +366,15 @@ def bundle_from_arrays(arrays: dict[str, Any]) -> ModelBundle:
     held_out = None if eval_svd is None else EvalModels(
         SVDFactors.from_arrays(eval_svd), RankingModel.from_arrays(eval_rank) if eval_rank else None)
     return ModelBundle(svd, RankingModel.from_arrays(rank) if rank else None, held_out)
+
+
+def parse_bundle(data: bytes, path: Path) -> ModelBundle:
+    """The models held by verified ``.npz`` bytes (``path`` names them in errors)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return bundle_from_arrays({name: npz[name] for name in npz.files})
+    except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as err:
+        raise ModelIntegrityError(f"not a valid model file ({err})", path=path) from err
 
 
 def _verified_bytes(path: Path, expected_sha256: str) -> bytes:

@@ -1,31 +1,31 @@
 """Operator actions on model versions, shared by the CLI and the admin API.
 
-A version is activated only after its artifact passed the digest check, so a missing,
-truncated or altered file never becomes the serving model. Activation changes the one
+A version is activated only after its artifact passed the digest check (this host's
+file, else Postgres's copy), so a missing, truncated or altered one never becomes the
+serving model. Activation changes the one
 active row, then announces it on ``model-events`` so the fan-out agent recomputes
 everyone's suggestions with it.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
 from infra.repositories import models as models_repo
 from infra.repositories.models import ModelVersion, UnknownModelVersion
-from ml.model_store import ModelStore
+from infra.shared_models import SharedModelStore
 from schemas.events import ModelPublished
 from streams.publisher import EventPublisher
 
 
-async def verify_artifact(store: ModelStore, version: ModelVersion) -> None:
-    """:class:`ModelIntegrityError` unless the artifact matches its recorded sha256."""
-    await asyncio.to_thread(store.load, version.version_name, expected_sha256=version.sha256)
+async def verify_artifact(store: SharedModelStore, version: ModelVersion) -> None:
+    """:class:`ModelIntegrityError` unless an artifact of the version (this host's file or
+    Postgres's copy) matches its recorded sha256 and holds its models."""
+    await store.load_bundle(version)
 
 
 async def _activate_verified(
-    pool: asyncpg.Pool, publisher: EventPublisher, store: ModelStore, candidate: ModelVersion,
+    pool: asyncpg.Pool, publisher: EventPublisher, store: SharedModelStore, candidate: ModelVersion,
     decision: str,
 ) -> ModelVersion:
     await verify_artifact(store, candidate)
@@ -39,7 +39,7 @@ async def _activate_verified(
 
 
 async def activate(
-    pool: asyncpg.Pool, publisher: EventPublisher, store: ModelStore, version: str
+    pool: asyncpg.Pool, publisher: EventPublisher, store: SharedModelStore, version: str
 ) -> ModelVersion:
     """Activate ``version`` (:class:`UnknownModelVersion` lists the known ones)."""
     async with pool.acquire() as conn:
@@ -50,7 +50,7 @@ async def activate(
     return await _activate_verified(pool, publisher, store, candidate, "manual activation")
 
 
-async def rollback(pool: asyncpg.Pool, publisher: EventPublisher, store: ModelStore) -> ModelVersion:
+async def rollback(pool: asyncpg.Pool, publisher: EventPublisher, store: SharedModelStore) -> ModelVersion:
     """Re-activate the previously active version."""
     async with pool.acquire() as conn:
         previous = await models_repo.previous_active(conn)

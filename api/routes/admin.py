@@ -5,7 +5,8 @@ no token configured → 403 ``admin_disabled`` whatever is sent (:mod:`api.auth`
 change the active row, then announce it on ``model-events`` so the fan-out agent
 recomputes everyone's suggestions (Kafka is checked first: no change without the event).
 A version whose artifact is missing or fails its sha256 check is refused (409) and the
-active model keeps serving; the API therefore needs the model store (STREAMREC_MODEL_DIR).
+active model keeps serving. The API reads artifacts as workers do: its own
+STREAMREC_MODEL_DIR (a cache) first, else Postgres's copy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from api.models import ActiveModel, Models, ModelVersion, RetrainRequested, json
 from api.services import Services
 from infra.repositories import models as models_repo
 from infra.repositories.models import UnknownModelVersion
+from infra.shared_models import SharedModelStore
 from ml.errors import InvalidModelVersion, ModelIntegrityError
 from ml.model_store import ModelStore
 from streams import model_admin
@@ -28,8 +30,9 @@ from streams import model_admin
 REFUSED = (ModelIntegrityError, InvalidModelVersion)
 
 
-def _store(services: Services) -> ModelStore:
-    return ModelStore(services.settings.model_dir, keep=services.settings.models_to_keep)
+def _store(services: Services) -> SharedModelStore:
+    return SharedModelStore(ModelStore(services.settings.model_dir, keep=services.settings.models_to_keep),
+                            services.pool)
 
 
 def _refused(err: ModelIntegrityError | InvalidModelVersion) -> ApiError:

@@ -92,6 +92,20 @@ async def record(
     )
 
 
+async def record_imported(conn: Connection, exported: dict[str, Any], *, source: str) -> None:
+    """Record a version exported by another deployment (``ModelVersion.as_json()``), not
+    active. Its export time and ratings belong to that deployment, so they are left
+    unset: this deployment's retrain requests are not taken as covered by it."""
+    await record(
+        conn, version=exported["version"], rmse=float(exported["rmse"]), mae=float(exported["mae"]),
+        n_ratings=int(exported["n_ratings"]), params=dict(exported.get("params") or {}),
+        sha256=str(exported["sha256"]), path=f"imported from {source}", ratings_through=None,
+        exported_at=None, decision=f"imported from {source}",
+        ndcg_at_10=exported.get("ndcg_at_10"), precision_at_10=exported.get("precision_at_10"),
+        baseline_ndcg_at_10=exported.get("baseline_ndcg_at_10"),
+    )
+
+
 async def newest(conn: Connection) -> ModelVersion | None:
     """The most recently trained version, active or not."""
     row = await conn.fetchrow(

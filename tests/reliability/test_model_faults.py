@@ -100,11 +100,16 @@ async def test_corrupt_artifacts_are_refused_and_the_previous_model_keeps_servin
     assert wrong_digest.returncode == 1 and "sha256 mismatch" in wrong_digest.stderr
     assert await _serving_state(pipeline) == before
 
-    # The active model's file is damaged on disk; a restarted worker (empty model cache)
-    # refuses it for a prediction job and leaves the suggestions as they are.
+    # The active model's file is damaged on disk and so is Postgres's copy of its bytes;
+    # a restarted worker (empty model cache) refuses it for a prediction job and leaves
+    # the suggestions as they are.
     active_version = before[0]
     active_file = store.npz_path(active_version)
     active_file.write_bytes(active_file.read_bytes()[:100])
+    assert await pipeline.scalar("SELECT count(*) FROM model_artifacts WHERE version_name = $1",
+                                 active_version) >= 1, "the trainer stores the bytes in Postgres"
+    await pipeline.pool.execute(
+        "UPDATE model_artifacts SET data = substr(data, 1, 100) WHERE version_name = $1", active_version)
     worker.stop()
     metrics_port = free_port()
     restarted = pipeline.worker(STREAMREC_WORKER_METRICS_PORT=str(metrics_port))
@@ -124,7 +129,7 @@ async def test_corrupt_artifacts_are_refused_and_the_previous_model_keeps_servin
 
     await pipeline.wait_for("the refusal in the worker's log", refusal_logged)
     assert f"model {active_version} refused" in restarted.output()
-    assert "sha256 mismatch" in restarted.output()
+    assert "sha256 mismatch: recorded" in restarted.output() and "Postgres's copy" in restarted.output()
     assert await _serving_state(pipeline) == before
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text

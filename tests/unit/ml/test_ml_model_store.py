@@ -200,3 +200,24 @@ def test_unknown_version_is_refused_and_named(tmp_path: Path) -> None:
         store.load(version)
     assert version in str(err.value)
     assert store.versions() == [] and store.latest() is None
+
+
+def test_the_cache_keeps_verified_bytes_by_digest_and_drops_damaged_ones(
+    tmp_path: Path, trained: TrainResult
+) -> None:
+    source = ModelStore(tmp_path / "trainer")
+    saved = source.save(trained)
+    data = source.read_verified(saved.version, saved.sha256)
+    cache = ModelStore(tmp_path / "other", keep=2)
+    assert cache.cached(saved.sha256) is None
+    cache.cache(saved.sha256, data)
+    assert cache.cached(saved.sha256) == data
+    path = cache.cache_path(saved.sha256)
+    path.write_bytes(data[:-10])  # damaged on disk: not served, and removed
+    assert cache.cached(saved.sha256) is None and not path.exists()
+    for filler in ("a", "b", "c"):  # the newest `keep` stay
+        digest = hashlib.sha256(filler.encode()).hexdigest()
+        cache.cache(digest, filler.encode())
+    assert len(list(path.parent.glob("*.npz"))) == 2
+    with pytest.raises(ValueError, match="not a sha256"):
+        cache.cache_path("../escape")
