@@ -23,7 +23,7 @@ from bench.plots import plot
 from bench.report import write_report
 from infra.settings import Settings, load_settings
 
-BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "scale")
+BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "scale", "store")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

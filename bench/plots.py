@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -182,9 +183,24 @@ def _scale(fig: Figure, r: dict[str, Any]) -> None:
         ax.legend(fontsize=6, loc="upper left")
 
 
+def _store(fig: Figure, r: dict[str, Any]) -> None:
+    ax = fig.subplots()
+    ways = {"the trainer's file": r["trainer_file_s"], "stored in Postgres": r["store_s"],
+            "loaded by a second host": r["second_host_load_s"],
+            "from that host's cache": r["cached_load_s"]}
+    width = 0.8 / len(ways)
+    for i, (label, seconds) in enumerate(ways.items()):
+        ax.bar(np.arange(len(seconds)) + i * width, seconds, width, label=label)
+    rounds = len(r["store_s"])
+    ax.set_xticks(np.arange(rounds) + width * (len(ways) - 1) / 2, [f"round {n + 1}" for n in range(rounds)])
+    ax.set_ylabel("seconds")
+    ax.set_title(f"a {r['size']} version of {r['artifact_bytes'] / 2**20:,.0f} MiB")
+    ax.legend(fontsize=7)
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
-    "realtime": _realtime, "mixed": _mixed, "scale": _scale,
+    "realtime": _realtime, "mixed": _mixed, "scale": _scale, "store": _store,
 }
 
 

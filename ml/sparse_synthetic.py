@@ -72,7 +72,7 @@ def ml25m_shape(n_ratings: int) -> dict[str, int]:
     follow a similar law (ml-100k 1,682 movies, ml-1m 3,706, ml-10m 10,681, ml-25m
     59,047: about ∝ ratings^0.6).  At 1M ratings: 6,502 users x 11,809 movies (0.26%
     → 1.3% dense), which is above ``ease_max_movies``, so the ranking model is
-    PureSVD at every size and each phase is the same code at every size.
+    iALS at every size and each phase is the same code at every size.
     """
     share = n_ratings / ML_25M["n_ratings"]
     n_users = max(1, round(ML_25M["n_users"] * share))

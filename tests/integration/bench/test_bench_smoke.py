@@ -21,6 +21,7 @@ KEYS = {
     "realtime": {"events_per_s_off", "events_per_s_on", "on_off_ratio", "latency_ms", "latency_clock",
                  "worker_peak_rss_bytes", "targets", "machine"},
     "scale": {"sizes", "growth", "targets", "machine"},
+    "store": {"artifact_bytes", "store_s", "second_host_load_s", "cached_load_s", "targets", "machine"},
     "mixed": {"api_latency_ms", "freshness_ms", "freshness_clock", "lag_per_second", "retrain",
               "worker_peak_rss_bytes", "targets", "machine"},
 }
