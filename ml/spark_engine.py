@@ -47,8 +47,10 @@ import asyncio
 import atexit
 import contextlib
 import gc
+import importlib.util
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -111,6 +113,24 @@ class SparkConfig:
 
 _lock = threading.Lock()
 _session: tuple[SparkConfig, SparkSession] | None = None
+_atexit_registered = threading.Event()
+
+
+def require_spark() -> None:
+    """Raise :class:`SparkUnavailable`, naming what to install, when pyspark or Java is
+    missing (a worker on the spark engine checks at start, before any retrain)."""
+    if importlib.util.find_spec("pyspark") is None:
+        raise SparkUnavailable(
+            "the Spark engine needs pyspark, which is not installed",
+            hint="install streamrec with its spark extra: pip install -e '.[spark]' "
+                 "(make install does), or set STREAMREC_TRAIN_ENGINE=local",
+        )
+    if shutil.which("java") is None:
+        raise SparkUnavailable(
+            "the Spark engine needs Java 17 or newer, which is missing",
+            hint="install it: apt-get install -y openjdk-17-jre-headless "
+                 "(or set STREAMREC_TRAIN_ENGINE=local)",
+        )
 
 
 def session(config: SparkConfig) -> SparkSession:
@@ -123,14 +143,8 @@ def session(config: SparkConfig) -> SparkSession:
         if _session is not None:
             _session[1].stop()
             _session = None
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError as err:
-            raise SparkUnavailable(
-                "the Spark engine needs pyspark, which is not installed",
-                hint="install streamrec with its spark extra: pip install -e '.[spark]' "
-                     "(make install does), or set STREAMREC_TRAIN_ENGINE=local",
-            ) from err
+        require_spark()
+        from pyspark.sql import SparkSession
         builder = SparkSession.builder.master(config.master).appName(config.app_name)
         for key, value in _conf(config).items():
             builder = builder.config(key, value)
@@ -143,14 +157,11 @@ def session(config: SparkConfig) -> SparkSession:
                      "standalone cluster check STREAMREC_SPARK_MASTER (streamrec stack up --spark)",
             ) from err
         spark.sparkContext.setLogLevel("ERROR")
-        if _session is None and not _atexit_registered.is_set():
+        if not _atexit_registered.is_set():
             atexit.register(stop_session)
             _atexit_registered.set()
         _session = (config, spark)
         return spark
-
-
-_atexit_registered = threading.Event()
 
 
 def stop_session() -> None:

@@ -129,3 +129,15 @@ def test_the_settings_choose_the_engine(tmp_path: Path) -> None:
     assert spark_config(remote).master == "spark://h:7077"
     assert spark_config(remote).local_dir == str(tmp_path.resolve() / "spark" / "scratch")
     assert train_engine(remote, lambda: pools[0]).__self__ is chosen.__self__  # type: ignore[attr-defined]
+
+
+def test_what_is_missing_is_named_before_any_retrain(monkeypatch: pytest.MonkeyPatch) -> None:
+    spark_engine.require_spark()  # installed here (make install): nothing to say
+    monkeypatch.setattr(spark_engine.shutil, "which", lambda name: None)
+    with pytest.raises(spark_engine.SparkUnavailable, match="Java") as caught:
+        spark_engine.require_spark()
+    assert "openjdk" in (caught.value.hint or "")
+    monkeypatch.setattr(spark_engine.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(spark_engine.SparkUnavailable, match="pyspark") as caught:
+        spark_engine.require_spark()
+    assert ".[spark]" in (caught.value.hint or "")
