@@ -9,7 +9,7 @@ PACKAGES := $(wildcard schemas ml infra streams agents api cli bench)
 $(BIN)/streamrec: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,spark]'
 	touch $@
 
 install: $(BIN)/streamrec

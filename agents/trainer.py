@@ -22,11 +22,12 @@ from infra.repositories import artifacts as artifacts_repo
 from infra.repositories import models as models_repo
 from infra.repositories import movies as movies_repo
 from infra.repositories import ratings as ratings_repo
+from ml.engines import train_engine
 from ml.errors import ModelIntegrityError, NotEnoughRatings
 from ml.gate import SplitScores, Tolerances, decide
 from ml.model_store import parse_bundle
 from ml.params import ranking_params, svd_params
-from ml.train import EvalModels, TrainResult, train_in_process
+from ml.train import EvalModels, TrainResult
 from schemas.events import ModelPublished, RetrainRequest
 from schemas.ratings import RATING_MAX, RATING_MIN
 from streams.retry import with_retry
@@ -80,11 +81,10 @@ async def train_for(deps: WorkerDeps, requests: list[RetrainRequest]) -> ModelPu
         active = await models_repo.active(conn)
     active_held_out = await _active_held_out(deps, active)
     try:
-        result: TrainResult = await train_in_process(
+        result: TrainResult = await train_engine(settings, deps.training_executor)(
             ratings, svd_params(settings), test_size=settings.test_size,
             rating_scale=(RATING_MIN, RATING_MAX),  # the events' scale, whatever the data holds
-            executor=deps.training_executor(), ranking=ranking_params(settings),
-            active=active_held_out,
+            ranking=ranking_params(settings), active=active_held_out,
         )
     except NotEnoughRatings as err:
         log.warning("retrain skipped: %s", err.message)

@@ -31,6 +31,10 @@ def worker(
     from agents.worker import build_worker_app
 
     settings = settings_of(ctx)
+    if settings.train_engine == "spark":  # say now, not at the first retrain, what is missing
+        from ml.spark_engine import require_spark
+
+        require_spark()
     asyncio.run(wait_for_services(settings, wait=settings.worker_wait_for_services if wait is None else wait))
     app, deps = build_worker_app(settings)
     if settings.worker_metrics_port:

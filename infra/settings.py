@@ -121,6 +121,40 @@ class Settings(BaseSettings):
         1, ge=0, description="BLAS/OpenMP threads of each training process (two processes "
         "fit side by side); 0: the libraries' default (one per core).")
 
+    # --- Training engine -------------------------------------------------------------
+    train_engine: Literal["local", "spark"] = Field(
+        "local", description="What fits a version: local (Surprise SVD and the ranking model in "
+        "the worker's training processes) or spark (ALS on Apache Spark at spark_master; needs "
+        "the spark extra and Java 17).")
+    spark_master: str = Field(
+        "local[*]", description="Spark master of the spark engine: local[N] (in the trainer's own "
+        "JVM) or spark://host:port (a standalone cluster, e.g. `streamrec stack up --spark`'s).")
+    spark_driver_host: str = Field(
+        "127.0.0.1", description="Address the spark engine's driver listens on; a remote "
+        "cluster's executors must reach it.")
+    spark_driver_memory: str = Field("2g", description="Java heap of the spark engine's driver.")
+    spark_executor_memory: str = Field(
+        "2g", description="Java heap of each Spark executor (at most spark_worker_memory on the "
+        "local cluster).")
+    spark_partitions: int = Field(
+        4, ge=1, description="Spark ALS's user and movie blocks and the shuffles' partitions "
+        "(fixed, so a retrain of the same ratings gives the same factors).")
+    spark_als_rank: int = Field(
+        16, ge=1, description="Factors of the spark engine's explicit ALS (the predicted rating's "
+        "residuals after the biases; the svd_* parameters other than the seed do not apply).")
+    spark_master_port: int = Field(
+        17077, ge=1, le=65535, description="Port of the local stack's Spark standalone master.")
+    spark_master_ui_port: int = Field(
+        18080, ge=1, le=65535, description="Web UI (and /json/ status) port of the local Spark master.")
+    spark_worker_port: int = Field(
+        17078, ge=1, le=65535, description="Port of the local stack's Spark worker.")
+    spark_worker_ui_port: int = Field(
+        18081, ge=1, le=65535, description="Web UI port of the local Spark worker.")
+    spark_worker_cores: int = Field(
+        0, ge=0, description="Cores the local Spark worker offers executors (0: all).")
+    spark_worker_memory: str = Field(
+        "3g", description="Memory the local Spark worker offers executors.")
+
     # --- Retraining ------------------------------------------------------------------
     retrain_every_n_ratings: int = Field(
         100, ge=1, description="New ratings that trigger a retrain."
@@ -203,6 +237,11 @@ class Settings(BaseSettings):
         first = self.kafka_bootstrap.split(",")[0].strip()
         host, _, port = first.rpartition(":")
         return host or "127.0.0.1", int(port)
+
+    @property
+    def spark_cluster_url(self) -> str:
+        """The master URL of the local stack's Spark cluster."""
+        return f"spark://127.0.0.1:{self.spark_master_port}"
 
     @property
     def database(self) -> DatabaseAddress:

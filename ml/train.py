@@ -95,6 +95,7 @@ class TrainResult:
     ranking: RankingModel | None = None  # the list's order; None: by predicted rating
     ranking_fit_seconds: float = 0.0
     held_out: HeldOutReport | None = None
+    engine: str = "local"  # what fitted it: "local" (this module) or "spark" (ml.spark_engine)
 
     def metadata(self) -> dict[str, Any]:
         """JSON-ready summary (the model store and ``model_versions`` row use it)."""
@@ -105,6 +106,7 @@ class TrainResult:
             "n_test": self.n_test,
             "test_size": self.test_size,
             "fit_seconds": self.fit_seconds,
+            "engine": self.engine,
             "params": self.params.as_dict(),
             "rating_scale": list(self.factors.rating_scale),
             "n_users": len(self.factors.user_ids),

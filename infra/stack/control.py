@@ -1,4 +1,5 @@
-"""``stack up | down | status``: both services together, in a fixed order."""
+"""``stack up | down | status``: both services together, in a fixed order, and the
+Spark cluster when asked for (``up --spark``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from infra.settings import Settings
-from infra.stack import kafka, postgres
+from infra.stack import kafka, postgres, spark
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,13 @@ class StackStatus:
     kafka_pid: int | None
     postgres_pid: int | None
     home: str
+    spark: str = "off"  # "up" | "down" (started, not answering) | "off" (not started)
+    spark_master: str = ""
+    spark_pid: int | None = None  # the master's
+
+    @property
+    def healthy(self) -> bool:
+        return "down" not in (self.kafka, self.postgres, self.spark)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -26,6 +34,8 @@ class StackStatus:
 def status(settings: Settings) -> StackStatus:
     """Each service is "up" when it answers: Kafka a metadata request, Postgres a query."""
     kafka_proc, pg_proc = kafka.running(settings), postgres.running(settings)
+    spark_proc = spark.running(settings)
+    spark_state = "up" if spark.is_ready(settings) else "down" if spark_proc else "off"
     return StackStatus(
         kafka_bootstrap=settings.kafka_bootstrap,
         database_url=settings.database_url,
@@ -34,16 +44,24 @@ def status(settings: Settings) -> StackStatus:
         kafka_pid=kafka_proc.pid if kafka_proc else None,
         postgres_pid=pg_proc.pid if pg_proc else None,
         home=str(settings.home.resolve()),
+        spark=spark_state,
+        spark_master=settings.spark_cluster_url,
+        spark_pid=spark_proc.pid if spark_proc else None,
     )
 
 
-def up(settings: Settings, report: Callable[[str, str], None]) -> None:
-    """Start Postgres, then Kafka; ``report(service, outcome)`` after each."""
+def up(settings: Settings, report: Callable[[str, str], None], *, with_spark: bool = False) -> None:
+    """Start Postgres, then Kafka, then (``with_spark``) the Spark cluster;
+    ``report(service, outcome)`` after each."""
     report("postgres", postgres.start(settings))
     report("kafka", kafka.start(settings))
+    if with_spark:
+        report("spark", spark.start(settings))
 
 
 def down(settings: Settings, report: Callable[[str, str], None]) -> None:
     """Stop exactly the processes ``up`` started (by recorded PID and start time)."""
+    if spark.running(settings) or spark.worker_running(settings):
+        report("spark", spark.stop(settings))
     report("kafka", kafka.stop(settings))
     report("postgres", postgres.stop(settings))
