@@ -202,11 +202,11 @@ async def _models(services: Services) -> str:
         f'<td>{_when(v.created_at)}</td><td class="n">{v.rmse:.4f}</td>'
         f'<td class="n">{"—" if v.ndcg_at_10 is None else f"{v.ndcg_at_10:.4f}"}</td>'
         f'<td class="n">{"—" if v.baseline_ndcg_at_10 is None else f"{v.baseline_ndcg_at_10:.4f}"}</td>'
-        f'<td>{escape(v.decision)}</td></tr>'
+        f'<td>{escape(v.engine)}</td><td>{escape(v.decision)}</td></tr>'
         for v in reversed(versions)
     )
     return (f"<h2>Models</h2>{chart}<table><tr><th>version</th><th>trained</th><th>RMSE</th>"
-            f"<th>NDCG@10</th><th>popularity NDCG@10</th><th>decision</th></tr>{rows}</table>")
+            f"<th>NDCG@10</th><th>popularity NDCG@10</th><th>engine</th><th>decision</th></tr>{rows}</table>")
 
 
 async def _timeline(services: Services) -> str:

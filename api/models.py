@@ -173,6 +173,7 @@ class ModelVersion(Model):
     ndcg_at_10: float | None
     precision_at_10: float | None
     baseline_ndcg_at_10: float | None
+    engine: str  # what fitted it: "local" (the worker's training processes) or "spark"
 
 
 class Models(Model):

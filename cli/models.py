@@ -67,7 +67,7 @@ def _rows(versions: list[ModelVersion], artifacts: list[str | None]) -> list[tup
     return [(v.version_name, f"{v.rmse:.4f}", f"{v.mae:.4f}", _figure(v.ndcg_at_10),
              _figure(v.baseline_ndcg_at_10), v.n_ratings,
              v.created_at.strftime("%Y-%m-%d %H:%M:%S"), "yes" if v.is_active else "",
-             "ok" if problem is None else problem, v.decision)
+             "ok" if problem is None else problem, v.engine, v.decision)
             for v, problem in zip(versions, artifacts, strict=True)]
 
 
@@ -100,7 +100,7 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
         console.print("no model yet: train one with `streamrec models train --wait`")
     else:
         print_table("model versions", ["version", "rmse", "mae", "ndcg@10", "popular ndcg@10", "ratings",
-                                       "created (UTC)", "active", "artifact", "decision"],
+                                       "created (UTC)", "active", "artifact", "engine", "decision"],
                     _rows(versions, artifacts))
 
 

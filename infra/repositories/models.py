@@ -42,6 +42,12 @@ class ModelVersion:
         data["params"] = json.loads(data["params"]) if isinstance(data["params"], str) else data["params"]
         return cls(**data)
 
+    @property
+    def engine(self) -> str:
+        """What fitted the version (``STREAMREC_TRAIN_ENGINE``; versions before there
+        was a choice were fitted locally)."""
+        return str(self.params.get("engine") or "local")
+
     def as_json(self) -> dict[str, Any]:
         return {
             "version": self.version_name,
@@ -57,6 +63,7 @@ class ModelVersion:
             "ndcg_at_10": self.ndcg_at_10,
             "precision_at_10": self.precision_at_10,
             "baseline_ndcg_at_10": self.baseline_ndcg_at_10,
+            "engine": self.engine,
         }
 
 

@@ -46,6 +46,7 @@ async def test_a_worker_with_its_own_model_directory_serves_a_version_it_did_not
     operator = {**pipeline.env, "STREAMREC_MODEL_DIR": str(pipeline.tmp / "operator" / "models")}
     listed = {row["version"]: row for row in json.loads(_cli(operator, "models", "list", "--json").stdout)}
     assert listed[version]["artifact_ok"] is True and listed[version]["shared_bytes"] == stored
+    assert listed[version]["engine"] == "local"
 
     # Re-activation (checked by the operator's CLI from Postgres's copy) fans out again:
     # the other worker's predictor writes every list of the version.

@@ -5,13 +5,14 @@ every user's list is written. Needs pyspark and Java: without them it fails."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from infra.settings import Settings
 from infra.stack import spark
-from tests.harness import Pipeline, rating_messages
+from tests.harness import STREAMREC, Pipeline, rating_messages
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +67,14 @@ async def test_a_spark_retrain_activates_records_its_engine_and_writes_every_lis
                             lambda: _lists_of(pipeline, row["version_name"], users), timeout_s=120)
     assert await pipeline.scalar(
         "SELECT count(*) FROM suggestions s JOIN ratings r USING (user_id, movie_id)") == 0
+    assert _engines_listed(pipeline)[row["version_name"]] == "spark"
+
+
+def _engines_listed(pipeline: Pipeline) -> dict[str, str]:
+    """`streamrec models list --json`'s engine per version."""
+    listed = subprocess.run([STREAMREC, "models", "list", "--json"], env=pipeline.env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    return {v["version"]: v["engine"] for v in json.loads(listed.stdout)}
 
 
 async def _lists_of(pipeline: Pipeline, version: str, users: int) -> bool:
