@@ -23,7 +23,8 @@ from bench.plots import plot
 from bench.report import write_report
 from infra.settings import Settings, load_settings
 
-BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "scale", "store")
+BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "scale", "store",
+              "spark")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retrain-workers", type=int, default=1,
                         help="scale: also retrain with this many workers on the box (one trains), "
                         "side by side with the one-worker retrain")
+    parser.add_argument("--spark-master", help="spark: the Spark master (default STREAMREC_SPARK_MASTER)")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate BENCHMARKS.md from the results files")
     parser.add_argument("--no-spy", action="store_true",
@@ -61,6 +63,8 @@ async def run_one(name: str, args: argparse.Namespace, settings: Settings,
     elif name == "scale":  # sizes measured before and not now are kept
         options = {"sizes": args.sizes, "previous": load_results(out).get("scale"),
                    "retrain_workers": args.retrain_workers}
+    elif name == "spark":
+        options = {"ratings": args.sizes.split(",")[0], "master": args.spark_master}
     result: dict[str, Any] | None = await module.run(settings, scale, **options)
     return result
 
@@ -76,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     report = out / "BENCHMARKS.md" if (args.smoke or args.out is not None) else REPO / "BENCHMARKS.md"
     settings = load_settings()
     # `all` runs scale only in smoke mode: its full sizes take an hour and more.
-    every = BENCHMARKS if args.smoke else tuple(b for b in BENCHMARKS if b != "scale")
+    # spark needs a Spark master and minutes: only when named.
+    every = tuple(b for b in BENCHMARKS if b != "spark" and (args.smoke or b != "scale"))
     names: tuple[str, ...] = every if args.which == "all" else (args.which,)
     if args.report_only:
         names = ()
     failed: list[str] = []
     for name in names:
         started = time.perf_counter()
-        size = "smoke" if args.smoke else args.sizes if name == "scale" else args.scale
+        size = ("smoke" if args.smoke else args.sizes if name == "scale"
+                else args.sizes.split(",")[0] if name == "spark" else "25M" if name == "store"
+                else args.scale)
         print(f"== {name} ({size})", flush=True)
         try:
             result = asyncio.run(run_one(name, args, settings, out))

@@ -198,9 +198,29 @@ def _store(fig: Figure, r: dict[str, Any]) -> None:
     ax.legend(fontsize=7)
 
 
+def _spark(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    engines = r["engines"]
+    names = list(engines)
+    for i, part in enumerate(("seconds", "serving_svd_fit_s", "serving_ranking_fit_s")):
+        ax1.bar(np.arange(len(names)) + i * 0.27, [engines[n][part] for n in names], 0.27,
+                label={"seconds": "a version", "serving_svd_fit_s": "serving rating fit",
+                       "serving_ranking_fit_s": "serving ranking fit"}[part])
+    ax1.set_xticks(np.arange(len(names)) + 0.27, names)
+    ax1.set_ylabel("seconds")
+    ax1.legend(fontsize=7)
+    for i, metric in enumerate(("rmse", "ndcg_at_10")):
+        ax2.bar(np.arange(len(names)) + i * 0.4, [engines[n][metric] for n in names], 0.4,
+                label=metric.replace("_at_", "@"))
+    ax2.set_xticks(np.arange(len(names)) + 0.2, names)
+    ax2.set_title("held-out figures on the same split")
+    ax2.legend(fontsize=7)
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
     "realtime": _realtime, "mixed": _mixed, "scale": _scale, "store": _store,
+    "spark": _spark,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.common import load_results
 
-ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime", "mixed", "scale")
+ORDER = ("predict", "ingest", "retrain", "api", "quality", "realtime", "mixed", "scale", "store", "spark")
 
 NOT_RUN = {
     "api": "Not measured: `api/` (the Starlette app, `api.app.create_app`) did not exist when the "
