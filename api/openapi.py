@@ -23,9 +23,11 @@ REF = "#/components/schemas/{model}"
 def _not_null(schema: Schema) -> Schema:
     """A parameter's schema without pydantic's ``anyOf [..., null]`` of an optional field: a
     query parameter is given or left out, never null."""
-    options = schema.pop("anyOf", None)
-    if options is not None:
-        schema = {**next(o for o in options if o != {"type": "null"}), **schema}
+    options = [o for o in schema.pop("anyOf", ()) if o != {"type": "null"}]
+    if len(options) == 1:
+        schema = {**options[0], **schema}
+    elif options:
+        schema = {"anyOf": options, **schema}
     if schema.get("default", 0) is None:
         del schema["default"]
     schema.pop("title", None)

@@ -64,9 +64,15 @@ class SearchQuery(m.Model):
     offset: int = _offset(SEARCH_OFFSET_MAX)
 
 
+# The page's forms send an empty user_id when no user is entered yet: its fragments read
+# that as no user (the page itself, /?user_id=, refuses it).
+_NO_USER = Literal[""]
+
+
 class SearchBoxQuery(m.Model):
     q: str | None = Field(None, max_length=MAX_QUERY_CHARS, description="The box's words (blank: none).")
-    user_id: m.Id | None = Field(None, description="Who rates them (no buttons without).")
+    user_id: m.Id | _NO_USER | None = Field(None, description="Who rates them (no buttons without; "
+                                                             "empty: no user).")
     limit: int = _limit(SEARCH_LIMIT, SEARCH_LIMIT_MAX)
 
 
@@ -86,6 +92,10 @@ class SimilarQuery(m.Model):
 
 class MaybeUserQuery(m.Model):
     user_id: m.Id | None = Field(None, description="The user whose lists to show (or who rates them).")
+
+
+class FragmentUserQuery(m.Model):
+    user_id: m.Id | _NO_USER | None = Field(None, description="Who rates them (empty: no user).")
 
 
 class UserPath(m.Model):
@@ -263,7 +273,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _fragment("/fragments/search", "The page's fragment of the movies matching the search box (empty for "
               "blank words).", SearchBoxQuery),
     _fragment("/fragments/movies/{movie_id}/similar", "The page's fragment of a movie's similar movies "
-              "(\"More like this\").", MaybeUserQuery, path_params=MoviePath, not_found=True),
+              "(\"More like this\").", FragmentUserQuery, path_params=MoviePath, not_found=True),
     Operation("get", "/admin", "The operator dashboard (htmx).", {200: Reply("The page.", HTML), **DENIED},
               security=SESSION),
     Operation("get", "/admin/login", "The sign-in form: the admin token sets a session cookie.",

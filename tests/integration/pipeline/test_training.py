@@ -49,12 +49,14 @@ async def test_threshold_retrain_activates_and_every_user_gets_unrated_top_k(
     assert await pipeline.scalar(
         "SELECT max(n) FROM (SELECT count(*) AS n FROM suggestions GROUP BY user_id) c") == 10
     row = await pipeline.pool.fetchrow(
-        "SELECT rmse, mae, n_ratings, sha256, ndcg_at_10, baseline_ndcg_at_10, decision "
-        "FROM model_versions ORDER BY created_at LIMIT 1")
+        "SELECT rmse, mae, n_ratings, sha256 FROM model_versions ORDER BY created_at LIMIT 1")
     assert 0 < row["mae"] <= row["rmse"] < 1.5
     assert row["n_ratings"] >= 1000 and len(row["sha256"]) == 64
-    # Activated: its list beat popularity on the held-out split.
-    assert row["ndcg_at_10"] > row["baseline_ndcg_at_10"] > 0, row["decision"]
+    # Whichever version is active beat popularity on its held-out split (on 1,000 ratings
+    # the first one may not, and then the second crossing's is the one activated).
+    active = await pipeline.pool.fetchrow(
+        "SELECT ndcg_at_10, baseline_ndcg_at_10, decision FROM model_versions WHERE is_active")
+    assert active["ndcg_at_10"] > active["baseline_ndcg_at_10"] > 0, active["decision"]
 
     # Each list is in the ranking model's order; the score shown is SVD's predicted rating.
     scores = await pipeline.pool.fetch(
