@@ -41,7 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--retrain-workers", type=int, default=1,
                         help="scale: also retrain with this many workers on the box (one trains), "
                         "side by side with the one-worker retrain")
-    parser.add_argument("--spark-master", help="spark: the Spark master (default STREAMREC_SPARK_MASTER)")
+    parser.add_argument("--engine", default="local",
+                        help="scale: retrain with each of these training engines, side by side "
+                        "(local,spark)")
+    parser.add_argument("--spark-master", help="spark, scale: the Spark master "
+                        "(default STREAMREC_SPARK_MASTER)")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate BENCHMARKS.md from the results files")
     parser.add_argument("--no-spy", action="store_true",
@@ -62,7 +66,8 @@ async def run_one(name: str, args: argparse.Namespace, settings: Settings,
         options = {"movielens": args.movielens}
     elif name == "scale":  # sizes measured before and not now are kept
         options = {"sizes": args.sizes, "previous": load_results(out).get("scale"),
-                   "retrain_workers": args.retrain_workers}
+                   "retrain_workers": args.retrain_workers, "engines": args.engine,
+                   "spark_master": args.spark_master}
     elif name == "spark":
         options = {"ratings": args.sizes.split(",")[0], "master": args.spark_master}
     result: dict[str, Any] | None = await module.run(settings, scale, **options)

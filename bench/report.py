@@ -183,6 +183,16 @@ def _sizes(result: dict[str, Any]) -> list[str]:
             row(f"retrain with more workers: {title}",
                 lambda r, k=key: ((r.get("retrain") or {}).get("with_more_workers") or {}).get(k)
                 or float("nan"))
+    engines = sorted({e for n in names for e in (runs[n].get("retrain_by_engine") or {})})
+    if len(engines) > 1 or engines == ["spark"]:
+        for engine in engines:
+            for title, key in (("fit (s)", "fit_s"), ("request → every list live (s)", "total_s"),
+                               ("held-out RMSE", "rmse"), ("held-out NDCG@10", "ndcg_at_10"),
+                               ("the worker alone, peak (GiB)", "worker_own_peak_gib"),
+                               ("the worker with its training processes, peak (GiB)",
+                                "worker_peak_gib")):
+                row(f"retrain by {engine}: {title}", lambda r, e=engine, k=key: (
+                    (r.get("retrain_by_engine") or {}).get(e) or {}).get(k) or float("nan"))
     for part in runs[names[-1]]["memory_gib"]:
         row(f"memory: {part} (GiB)", lambda r, p=part: r["memory_gib"].get(p, float("nan")))
     lines.append("")

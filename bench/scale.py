@@ -177,17 +177,23 @@ async def _serve(bench: BenchRun, users: list[int], rate: int, seconds: float) -
 
 
 async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[bytes, bytes]] | None,
-                   already: int, n_users: int, *, wait_s: float, workers: int = 1) -> dict[str, Any]:
+                   already: int, n_users: int, *, wait_s: float, workers: int = 1,
+                   engine: str = "local", spark_master: str | None = None) -> dict[str, Any]:
     """A real worker's retrain, request → every list of the new version live, with a
     backlog of fresh ratings published once the fit is under way (``wait_s`` after the
     request: the export's time and a margin) and its drain rate while the fit runs (no
     backlog: no ingest figures). ``workers`` > 1: more workers in the same groups on this
-    box (one of them trains; all of them ingest and run prediction jobs)."""
+    box (one of them trains; all of them ingest and run prediction jobs). ``engine``:
+    the worker's ``STREAMREC_TRAIN_ENGINE`` (spark: on ``spark_master``, else the
+    settings')."""
     async with pool.acquire() as conn:
-        # The stand-in version of the serving phase has no artifact: train as if first.
+        # The stand-in version of the serving phase has no artifact, and a version of an
+        # engine measured before must not gate this one: train as if first.
         await conn.execute("UPDATE model_versions SET is_active = false")
-    worker = WorkerProcess(bench.worker_env(), bench.tmp / "worker-retrain.log", interval=0.5)
-    others = [WorkerProcess(bench.worker_env(), bench.tmp / f"worker-retrain-{i}.log", interval=0.5)
+    env = bench.worker_env(STREAMREC_TRAIN_ENGINE=engine,
+                           **({"STREAMREC_SPARK_MASTER": spark_master} if spark_master else {}))
+    worker = WorkerProcess(env, bench.tmp / f"worker-retrain-{engine}.log", interval=0.5)
+    others = [WorkerProcess(env, bench.tmp / f"worker-retrain-{engine}-{i}.log", interval=0.5)
               for i in range(1, workers)]
     worker.start()
     for other in others:
@@ -237,14 +243,22 @@ async def _retrain(bench: BenchRun, pool: asyncpg.Pool, backlog: list[tuple[byte
         "lists_live_after_model_s": done - created,
         **ingest,
         "decision": version.decision,
+        "engine": version.engine, "rmse": version.rmse, "ndcg_at_10": version.ndcg_at_10,
+        "popularity_ndcg_at_10": version.baseline_ndcg_at_10,
         "workers": workers,
         "worker_peak_gib": worker.peak_rss_bytes / GiB,
+        # The worker process alone: with spark the fit's memory is the driver's and the
+        # executors' (the driver in the worker's training process, executors elsewhere).
+        "worker_own_peak_gib": worker.peak_by_pid.get(worker.pid, 0) / GiB,
         "other_workers_peak_gib": [other.peak_rss_bytes / GiB for other in others],
     }
 
 
-async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
-                       more_workers: int = 1) -> dict[str, Any]:
+async def measure_size(base: Settings, n_ratings: int, *, smoke: bool, more_workers: int = 1,
+                       engines: tuple[str, ...] = ("local",), spark_master: str | None = None
+                       ) -> dict[str, Any]:
+    """The size's phases; the retrain with each of ``engines`` in turn (the first with
+    the ingest during its fit), side by side on the same database."""
     shape = ml25m_shape(n_ratings)
     n_ingest = 2_000 if smoke else 100_000
     seconds: dict[str, float] = {}
@@ -317,8 +331,16 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
                 await activate_for_serving(conn, len(history))
             serving = await _serve(bench, users, 100 if smoke else 500, 1.0 if smoke else 10.0)
             print(f"scale {label(n_ratings)}: serving {serving['latency_ms']}", flush=True)
+            # The other engines first, on the ratings the first one's fit will export (its
+            # backlog is published after the export), so all hold out the same pairs.
+            by_engine: dict[str, dict[str, Any]] = {}
+            for engine in engines[1:]:
+                by_engine[engine] = _engine_row(await _retrain(
+                    bench, pool, None, n_ingest, len(users), wait_s=0.0, engine=engine,
+                    spark_master=spark_master))
             retrain = await _retrain(bench, pool, backlog_during_fit, n_ingest, len(users),
-                                     wait_s=seconds["export"] + 2.0)
+                                     wait_s=seconds["export"] + 2.0, engine=engines[0],
+                                     spark_master=spark_master)
             memory["worker (retrain, with its training processes)"] = retrain.pop("worker_peak_gib")
             print(f"scale {label(n_ratings)}: retrain request → every list live in "
                   f"{retrain['total_s']:.1f} s "
@@ -330,6 +352,12 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
                 print(f"scale {label(n_ratings)}: with {more_workers} workers, every list live "
                       f"{retrain['with_more_workers']['lists_live_after_model_s']:.1f} s after the model "
                       f"(one worker: {retrain['lists_live_after_model_s']:.1f} s)", flush=True)
+            by_engine[engines[0]] = _engine_row(retrain)
+            if len(engines) > 1:
+                print(f"scale {label(n_ratings)}: retrain by engine " + "; ".join(
+                    f"{e}: fit {r['fit_s']:.1f} s, every list live {r['total_s']:.1f} s, RMSE "
+                    f"{r['rmse']:.4f}, NDCG@10 {r['ndcg_at_10']:.4f}, worker alone "
+                    f"{r['worker_own_peak_gib']:.2f} GiB" for e, r in by_engine.items()), flush=True)
     alone = drained["events_per_s"]  # 0 when a (smoke) backlog is stored before the first poll
     retrain["ingest_ratio_during_fit"] = retrain["ingest_during_fit_events_per_s"] / alone if alone else None
     return {
@@ -338,8 +366,35 @@ async def measure_size(base: Settings, n_ratings: int, *, smoke: bool,
         "phases_s": seconds, "all_lists_s": done.total_s, "lists_rows": done.rows,
         "ingest_events": n_ingest, "ingest_events_per_s": drained["events_per_s"],
         "serving_rate": serving["rate"], "serving_ms": serving["latency_ms"],
-        "retrain": retrain, "memory_gib": memory,
+        "retrain": retrain, "retrain_by_engine": by_engine, "memory_gib": memory,
     }
+
+
+ENGINE_FIGURES = ("fit_s", "total_s", "rmse", "ndcg_at_10", "popularity_ndcg_at_10", "decision",
+                  "worker_own_peak_gib", "worker_peak_gib")
+
+
+def _engine_row(retrain: dict[str, Any]) -> dict[str, Any]:
+    return {key: retrain.get(key) for key in ENGINE_FIGURES}
+
+
+def _engine_targets(name: str, size: dict[str, Any]) -> list[Target]:
+    """Spark's retrain against the local engine's at one size (when both were measured):
+    quality on the same held-out pairs, and the worker's own memory (the fit's is Spark's)."""
+    engines = size.get("retrain_by_engine") or {}
+    local, spark = engines.get("local"), engines.get("spark")
+    if spark is None:
+        return []
+    targets = [at_most(f"worker alone during a spark retrain at {name}", spark["worker_own_peak_gib"],
+                       1.0, "GiB")]
+    if local is not None and local["ndcg_at_10"] and spark["ndcg_at_10"] is not None:
+        targets += [
+            at_most(f"spark retrain's held-out RMSE minus the local engine's at {name}",
+                    spark["rmse"] - local["rmse"], 0.01, ""),
+            at_least(f"spark retrain's held-out NDCG@10 / the local engine's at {name}",
+                     spark["ndcg_at_10"] / local["ndcg_at_10"], 0.97, "x"),
+        ]
+    return targets
 
 
 def growth(sizes: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -376,14 +431,21 @@ def _retrain_targets(name: str, size: dict[str, Any]) -> list[Target]:
 
 
 async def run(base: Settings, scale: Any, *, sizes: str = DEFAULT_SIZES,
-              previous: dict[str, Any] | None = None, retrain_workers: int = 1) -> dict[str, Any]:
+              previous: dict[str, Any] | None = None, retrain_workers: int = 1,
+              engines: str = "local", spark_master: str | None = None) -> dict[str, Any]:
     """``retrain_workers`` > 1: after the one-worker retrain, the same retrain again with
-    that many workers on the box, side by side in the run."""
+    that many workers on the box, side by side in the run. ``engines`` (``local,spark``):
+    the retrain by each training engine, side by side on the same ratings."""
+    chosen = tuple(e.strip() for e in engines.split(",") if e.strip())
+    unknown = set(chosen) - {"local", "spark"}
+    if not chosen or unknown:
+        raise ValueError(f"--engine takes local and/or spark (comma-separated), got {engines!r}")
     smoke = scale.name == "smoke"
     wanted = [SMOKE_RATINGS] if smoke else parse_sizes(sizes)
     measured: dict[str, dict[str, Any]] = {} if smoke or previous is None else dict(previous.get("sizes", {}))
     for n in wanted:
-        measured[label(n)] = await measure_size(base, n, smoke=smoke, more_workers=retrain_workers)
+        measured[label(n)] = await measure_size(base, n, smoke=smoke, more_workers=retrain_workers,
+                                                engines=chosen, spark_master=spark_master)
     measured = dict(sorted(measured.items(), key=lambda kv: kv[1]["n_ratings"]))
     grown = growth(measured)
     largest_label, largest = list(measured.items())[-1]
@@ -394,6 +456,7 @@ async def run(base: Settings, scale: Any, *, sizes: str = DEFAULT_SIZES,
         at_most(f"worker peak (ingest) at {largest_label}", largest["memory_gib"]["worker (ingest)"],
                 8.0, "GiB"),
         *_retrain_targets(largest_label, largest),
+        *[target for name, size in measured.items() for target in _engine_targets(name, size)],
         *[at_most(f"{phase}: growth vs linear", g["vs_linear"], 1.3, "x") for phase, g in grown.items()],
     ]
     fastest = max(grown, key=lambda p: grown[p]["exponent"]) if grown else None
