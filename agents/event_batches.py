@@ -16,7 +16,7 @@ import faust
 
 from agents.deps import WorkerDeps
 from infra.repositories import movies as movies_repo
-from schemas.events import HiddenEvent, RatingEvent, RatingRemoved
+from schemas.events import HiddenEvent, ImpressionEvent, RatingEvent, RatingRemoved
 from schemas.ratings import Invalid, Origin, Reason
 from schemas.wire import TimeWindow
 from streams.batch_consumer import BatchConsumer
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02  # how long a fetch may wait for more events once it has some
 
-Event = TypeVar("Event", RatingEvent | RatingRemoved, HiddenEvent)  # the ratings topic carries both
+# The ratings topic carries ratings and removals.
+Event = TypeVar("Event", RatingEvent | RatingRemoved, HiddenEvent, ImpressionEvent)
 Stored = TypeVar("Stored")
 Rejected = tuple[RawMessage, Invalid]
 # Errors by which Postgres refuses data: retrying cannot help, dead-lettering does.
@@ -130,8 +131,13 @@ def mark_stored(deps: WorkerDeps, accepted: list[tuple[RawMessage, Event]],
     """Hand the users of the stored events to the speed layer (:mod:`agents.speed`):
     every one, changed or not, so a redelivery after a crash re-ranks them too."""
     if deps.settings.speed_layer and accepted:
-        refused_ids = {id(message) for message, _ in refused}
-        deps.dirty_users.mark(event.user_id for message, event in accepted if id(message) not in refused_ids)
+        deps.dirty_users.mark(event.user_id for event in stored_events(accepted, refused))
+
+
+def stored_events(accepted: list[tuple[RawMessage, Event]], refused: list[Rejected]) -> list[Event]:
+    """The accepted events the database did not refuse."""
+    refused_ids = {id(message) for message, _ in refused}
+    return [event for message, event in accepted if id(message) not in refused_ids]
 
 
 def count_dead_letters(deps: WorkerDeps, rejected: list[Rejected], what: str) -> Counter[str]:

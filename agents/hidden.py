@@ -31,8 +31,10 @@ from agents.event_batches import (
     register_consumer,
     send_dead_letters,
     store_or_each,
+    stored_events,
     validate_with,
 )
+from agents.impressions import attribute_hides
 from infra.repositories import hidden as hidden_repo
 from schemas.events import HiddenEvent
 from schemas.hidden import parse_hidden
@@ -74,6 +76,7 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Hidd
     unhides = sum(result.unhides for result in results)
     rejected += refused
     mark_stored(deps, accepted, refused)
+    await attribute_hides(deps, stored_events(accepted, refused))
     await send_dead_letters(deps, rejected)
     deps.metrics.hidden_stored.labels("hide").inc(hides)
     deps.metrics.hidden_stored.labels("unhide").inc(unhides)

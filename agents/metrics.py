@@ -43,6 +43,15 @@ class WorkerMetrics:
             ["action"], registry=r)
         for action in ("hide", "unhide"):
             self.hidden_stored.labels(action)
+        self.impressions_stored = Counter(
+            "streamrec_worker_impressions_stored", "Impressions (lists served) stored in Postgres.",
+            registry=r)
+        self.attributed = Counter(
+            "streamrec_worker_attributed",
+            "Ratings and hides credited to an impression that showed their movie, by action.",
+            ["action"], registry=r)
+        for kind in ("rating", "hide"):
+            self.attributed.labels(kind)
         self.jobs_dropped = Counter(
             "streamrec_worker_prediction_jobs_dropped",
             "Prediction jobs dropped because their model is no longer active.", registry=r)

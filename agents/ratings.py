@@ -32,8 +32,10 @@ from agents.event_batches import (
     register_consumer,
     send_dead_letters,
     store_or_each,
+    stored_events,
     validate_with,
 )
+from agents.impressions import attribute_ratings
 from agents.outbox import flush_retrain_outbox
 from infra.repositories import ratings as ratings_repo
 from schemas.events import RatingEvent, RatingRemoved
@@ -82,6 +84,7 @@ async def handle_batch(deps: WorkerDeps, messages: Sequence[RawMessage]) -> Batc
     crossed = any(result.retrain_request_id is not None for result in results)
     rejected += refused
     mark_stored(deps, accepted, refused)
+    await attribute_ratings(deps, stored_events(accepted, refused))
     deps.dirty_users.ingest_behind = len(messages) >= BATCH_MAX
     await send_dead_letters(deps, rejected)
     if crossed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import fanout, hidden, predictor, ratings, schedule, speed, trainer
+from agents import fanout, hidden, impressions, predictor, ratings, schedule, speed, trainer
 from agents.deps import WorkerDeps
 from agents.outbox import flush_retrain_outbox
 from infra.settings import Settings
@@ -14,7 +14,7 @@ from streams.app import create_app, declare_topics
 def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerDeps]:
     app = create_app(settings)
     deps = WorkerDeps(settings, declare_topics(app, settings))
-    for agent_module in (ratings, hidden, trainer, fanout, predictor, schedule, speed):
+    for agent_module in (ratings, hidden, impressions, trainer, fanout, predictor, schedule, speed):
         agent_module.register(app, deps)
 
     async def publish_leftover_retrain_requests() -> None:

@@ -61,6 +61,15 @@ class Metrics:
         )
         for action in ("hide", "unhide"):
             self.hidden_accepted.labels(action)
+        self.impressions_logged = Counter(
+            "streamrec_api_impressions_logged",
+            "Suggestions responses published as impressions to Kafka.", registry=self.registry,
+        )
+        self.impressions_dropped = Counter(
+            "streamrec_api_impressions_dropped",
+            "Impressions dropped because their buffer was full (Kafka slow or away).",
+            registry=self.registry,
+        )
         for source in ("model", "popular"):
             self.suggestions_served.labels(source)
 

@@ -15,6 +15,7 @@ import time
 import asyncpg
 from starlette.requests import Request
 
+from api.impressions import ImpressionLog
 from api.metrics import Metrics
 from infra import db
 from infra.errors import ServiceUnavailable
@@ -38,6 +39,7 @@ class Services:
         self._kafka_lock = asyncio.Lock()
         self._pool_error: tuple[float, ServiceUnavailable] | None = None
         self._kafka_error: tuple[float, ServiceUnavailable] | None = None
+        self.impressions = ImpressionLog(settings, metrics, self.publisher)
 
     async def open(self) -> None:
         """Try both services; one that is down is logged, not fatal."""
@@ -46,8 +48,10 @@ class Services:
                 await opener()
             except ServiceUnavailable as err:
                 log.warning("API starting without %s: %s", name, err.describe())
+        self.impressions.start()
 
     async def close(self) -> None:
+        await self.impressions.stop()
         await self._publisher.stop()
         if self._pool is not None:
             await self._pool.close()

@@ -47,13 +47,16 @@ UVICORN_FLAGS = ["--workers", "1", "--log-level", "warning", "--no-access-log"]
 
 METHOD = (
     "A throw-away database with the synthetic movies, users and ratings of the scale, an active "
-    "model row and every user's top 50. Two uvicorn processes with the same flags "
+    "model row and every user's top 50. Three uvicorn processes with the same flags "
     f"(`{' '.join(UVICORN_FLAGS)}`, uvicorn's default loop and HTTP parser): the API "
     "(`api.app:app_from_env`, its lifespan opening the pool and the Kafka publisher) and a bare "
     "Starlette app whose one route returns, through `JSONResponse`, the API's own response for "
-    "one user. Load from `bench.loadgen` in a separate process (raw asyncio HTTP/1.1 keep-alive "
-    "connections): closed loop with 8 connections, bare and API alternately, three times each, "
-    "for requests/s (ratio = API / bare, means of the rounds; each round pair's ratio too); then "
+    "one user, and the API again with `STREAMREC_API_IMPRESSIONS=false` (impression logging's "
+    "cost: the API, which logs each response on the run's `impressions` topic, over this one). "
+    "Load from `bench.loadgen` in a separate process (raw asyncio HTTP/1.1 keep-alive "
+    "connections): closed loop with 8 connections, bare, API and API without logging in turn, "
+    "three times each, for requests/s (ratio = API / bare, means of the rounds; each round's "
+    "ratio too); then "
     "an open loop at a fixed rate (latency counted from each request's scheduled time) on the "
     "API, users in random order. Before the servers start, Postgres's CPU per execution of the "
     "two serving statements (`infra.repositories.serving`: the key read that answers a list's "
@@ -120,6 +123,14 @@ class Server:
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _counter(metrics: bytes, name: str) -> float:
+    """A counter's value in a Prometheus text page (0 when absent)."""
+    for line in metrics.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -246,9 +257,13 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any] | None:
                  for u in np.random.default_rng(4).permutation(users).tolist()]
         env = bench.worker_env()
         api = Server("api.app:app_from_env", env, bench.tmp / "api.log")
+        # The same API with impression logging off: logging's cost, side by side.
+        quiet = Server("api.app:app_from_env", {**env, "STREAMREC_API_IMPRESSIONS": "false"},
+                       bench.tmp / "api-no-impressions.log")
         bare: Server | None = None
         try:
             await api.wait_ready(paths[0])
+            await quiet.wait_ready(paths[0])
             payload = json.loads(api.get(paths[0]))
             assert payload["source"] == "model" and len(payload["suggestions"]) == 50, payload
             (bench.tmp / "payload.json").write_text(json.dumps(payload))
@@ -256,10 +271,10 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any] | None:
                           {**os.environ, "BENCH_PAYLOAD_FILE": str(bench.tmp / "payload.json")},
                           bench.tmp / "bare.log")
             await bare.wait_ready("/api/suggestions/")
-            rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "api": []}
+            rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "api": [], "api_no_impressions": []}
             for _ in range(CLOSED_ROUNDS):
                 for name, server, server_paths in (("bare", bare, ["/api/suggestions/"]),
-                                                   ("api", api, paths)):
+                                                   ("api", api, paths), ("api_no_impressions", quiet, paths)):
                     before = _cpu_snapshot(server.proc.pid)
                     loaded = await run_loadgen({
                         "host": "127.0.0.1", "port": server.port, "paths": server_paths,
@@ -274,15 +289,23 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any] | None:
             fixed = await run_loadgen({"host": "127.0.0.1", "port": api.port, "paths": paths,
                                  "mode": "rate", "rate": rate, "duration": rate_s}, bench.tmp)
             print(f"api: at {rate}/s: {fixed['latency_ms']}")
+            logged = _counter(api.get("/metrics"), "streamrec_api_impressions_logged_total")
+            dropped = _counter(api.get("/metrics"), "streamrec_api_impressions_dropped_total")
         finally:
             api.stop()
+            quiet.stop()
             if bare is not None:
                 bare.stop()
     bare_rps = float(np.mean([r["rps"] for r in rounds["bare"]]))
     api_rps = float(np.mean([r["rps"] for r in rounds["api"]]))
     ratio = api_rps / bare_rps
+    quiet_rps = float(np.mean([r["rps"] for r in rounds["api_no_impressions"]]))
+    logging_ratio = api_rps / quiet_rps
+    print(f"api: with impression logging / without: {logging_ratio:.3f}x ({logged:,.0f} impressions "
+          f"logged, {dropped:,.0f} dropped)")
     targets = [
         at_least("API requests/s / bare Starlette requests/s", ratio, 0.6, "x"),
+        at_least("API requests/s with impression logging / without", logging_ratio, 0.95, "x"),
         at_most(f"API p99 at {rate:,} requests/s", fixed["latency_ms"]["p99"], 10.0, "ms"),
     ]
     return {
@@ -291,6 +314,10 @@ async def run(base: Settings, scale: Scale) -> dict[str, Any] | None:
         "bare_rounds_rps": [r["rps"] for r in rounds["bare"]],
         "api_rounds_rps": [r["rps"] for r in rounds["api"]],
         "round_ratios": [a["rps"] / b["rps"] for a, b in zip(rounds["api"], rounds["bare"], strict=True)],
+        "api_no_impressions_rps": quiet_rps, "impression_logging_ratio": logging_ratio,
+        "impression_logging_round_ratios": [
+            a["rps"] / b["rps"] for a, b in zip(rounds["api"], rounds["api_no_impressions"], strict=True)],
+        "impressions_logged": logged, "impressions_dropped": dropped,
         "api_cpu_ms_per_request": _mean_cpu(rounds["api"]),
         "bare_cpu_ms_per_request": _mean_cpu(rounds["bare"]),
         "bare_closed_loop_ms": rounds["bare"][-1]["latency_ms"],

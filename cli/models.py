@@ -1,4 +1,4 @@
-"""``streamrec models list | train | activate | rollback | export | import``."""
+"""``streamrec models list | online | train | activate | rollback | export | import``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import typer
@@ -17,6 +18,7 @@ from cli.output import console, print_json, print_table, settings_of
 from infra import db, model_files
 from infra.errors import ServiceUnavailable
 from infra.repositories import artifacts as artifacts_repo
+from infra.repositories import impressions as impressions_repo
 from infra.repositories import models as models_repo
 from infra.repositories import ratings as ratings_repo
 from infra.repositories import suggestions as suggestions_repo
@@ -24,12 +26,13 @@ from infra.repositories.models import ModelVersion, UnknownModelVersion
 from infra.settings import Settings
 from infra.shared_models import SharedModelStore
 from ml.model_store import ModelStore, check_version
+from ml.online import version_figures
 from schemas.errors import StreamrecError
 from schemas.events import ModelPublished
 from streams import model_admin
 from streams.publisher import EventPublisher
 
-app = typer.Typer(help="Model versions: list, train, activate, roll back, export, import.",
+app = typer.Typer(help="Model versions: list, online figures, train, activate, roll back, export, import.",
                   no_args_is_help=True)
 T = TypeVar("T")
 
@@ -102,6 +105,58 @@ def list_models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
         print_table("model versions", ["version", "rmse", "mae", "ndcg@10", "popular ndcg@10", "ratings",
                                        "created (UTC)", "active", "artifact", "engine", "decision"],
                     _rows(versions, artifacts))
+
+
+ONLINE_WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "all": None}
+
+
+def _rate(rate: dict[str, Any], digits: int = 3) -> str:
+    if rate["value"] is None:
+        return "-"
+    if rate["low"] is None:
+        return f"{rate['value']:.{digits}f}"
+    return f"{rate['value']:.{digits}f} [{rate['low']:.{digits}f}, {rate['high']:.{digits}f}]"
+
+
+@app.command("online")
+def online(ctx: typer.Context,
+           window: str = typer.Option("day", "--window", help="hour, day or all (since start)"),
+           as_json: bool = typer.Option(False, "--json", help="every window, as JSON")) -> None:
+    """What users did after being shown each version's lists: impressions, users, hit
+    rate (impressions followed by a rating of a shown movie), mean rating of
+    shown-then-rated movies and hide rate, with 95% intervals."""
+    if window not in ONLINE_WINDOWS:
+        raise typer.BadParameter(f"{window!r} is not a window: give hour, day or all", param_hint="--window")
+    settings = settings_of(ctx)
+    wanted = list(ONLINE_WINDOWS) if as_json else [window]
+    now = datetime.now(UTC)
+
+    async def work(pool: asyncpg.Pool, _: EventPublisher) -> dict[str, list[Any]]:
+        async with pool.acquire() as conn:
+            found = {}
+            for name in wanted:
+                span = ONLINE_WINDOWS[name]
+                found[name] = await impressions_repo.online(conn, None if span is None else now - span)
+            return found
+
+    found = _run(settings, work, kafka=False)
+    figures = {name: [{"model_version": row.version, **version_figures(
+        impressions=row.impressions, users=row.users, hits=row.hits, hides=row.hides, rated=row.rated,
+        mean_rating=row.mean_rating, sd_rating=row.sd_rating)} for row in rows]
+        for name, rows in found.items()}
+    if as_json:
+        print_json({"attribution_window_s": settings.attribution_window.total_seconds(), "windows": figures})
+        return
+    rows = figures[window]
+    if not rows:
+        console.print(f"no impressions in this window ({window}): suggestions served by the API are "
+                      "logged as impressions while STREAMREC_API_IMPRESSIONS is on")
+        return
+    print_table(f"online, last {window}" if window != "all" else "online, since start",
+                ["version", "impressions", "users", "hit rate [95%]", "ratings", "mean rating [95%]",
+                 "hide rate [95%]"],
+                [(r["model_version"] or "(no model)", r["impressions"], r["users"], _rate(r["hit_rate"]),
+                  r["rated"], _rate(r["mean_rating"], 2), _rate(r["hide_rate"])) for r in rows])
 
 
 @app.command()

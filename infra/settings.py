@@ -190,6 +190,15 @@ class Settings(BaseSettings):
     )
     api_publish_timeout_s: float = Field(
         3.0, gt=0, description="How long POST /api/ratings waits for Kafka before answering 503.")
+    api_impressions: bool = Field(
+        True, description="Log every suggestions response as an impression on the impressions "
+        "topic (off the request path), for online evaluation.")
+    api_impressions_buffer: int = Field(
+        10_000, ge=1, description="Impressions one API process holds while Kafka is slow or "
+        "away; beyond, new ones are dropped and counted, never delaying a request.")
+    attribution_window: timedelta = Field(
+        timedelta(hours=24), gt=timedelta(0), description="How long after an impression a rating or "
+        "hide of a movie it showed is credited to its version (ISO 8601 as PT24H, or HH:MM:SS).")
     api_db_timeout_s: float = Field(
         5.0, gt=0, description="How long an API query may take (a frozen Postgres gives 503 then).")
     api_header_timeout_s: float = Field(

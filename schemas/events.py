@@ -97,3 +97,18 @@ class HiddenEvent(faust.Record, serializer="json", include_metadata=False, isoda
     movie_id: int
     hidden: bool
     at: datetime
+
+
+class ImpressionEvent(faust.Record, serializer="json", include_metadata=False, isodates=True):
+    """A list shown to a user, on the ``impressions`` topic (key: the user id as a string):
+    the movies in the order shown, the version that made them (None: no model yet),
+    how (``batch``/``realtime``, None for popular movies), the source (``model`` or
+    ``popular``) and when it was served."""
+
+    event_id: str
+    user_id: int
+    movie_ids: list[int]
+    model_version: str | None
+    made_by: str | None
+    source: str
+    served_at: datetime

@@ -52,7 +52,7 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     INVALID_EVENT_ID = "invalid_event_id"
     INVALID_RATED_AT = "invalid_rated_at"
-    INVALID_AT = "invalid_at"  # a hidden-items event's ``at``
+    INVALID_AT = "invalid_at"  # a hidden-items event's ``at``, an impression's ``served_at``
     WRONG_KEY = "wrong_key"
     INVALID_OP = "invalid_op"  # ``op`` neither "rate" nor "remove", or a removal with a rating
     UNKNOWN_MOVIE = "unknown_movie"

@@ -45,6 +45,11 @@ def hidden_group(settings: Settings) -> str:
     return f"{settings.app_id}-hidden"
 
 
+def impressions_group(settings: Settings) -> str:
+    """The ``impressions`` consumer's group (``agents.impressions``)."""
+    return f"{settings.app_id}-impressions"
+
+
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Partitions are given up only between batches, once the last batch's offsets are
     committed, so always at a committed offset."""

@@ -1,5 +1,6 @@
 """The dead-letter topic for operators: list its letters, replay them to their source topic
-(``hidden-items`` for the letters that came from it, ``ratings`` for every other).
+(``hidden-items`` and ``impressions`` for the letters that came from them, ``ratings``
+for every other).
 
 Replay progress is kept by a consumer group of its own (``<app_id>-dlq-replay``): its
 committed offset on a DLQ partition is the first letter not yet handled, and the commit
@@ -30,6 +31,7 @@ from infra.settings import Settings
 from schemas.errors import StreamrecError
 from schemas.events import DeadLetter
 from schemas.hidden import parse_hidden
+from schemas.impressions import parse_impression
 from schemas.ratings import Invalid, Origin, parse_rating
 from streams import topic_inspect
 from streams.deadletter import original_bytes
@@ -351,11 +353,16 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
     return outcome
 
 
+# The topics whose letters go back where they came from, with their parser; every other
+# letter (of ``ratings`` or of an operator's ``dlq skip``) goes to ``ratings``.
+_OWN_TOPICS = {"hidden-items": parse_hidden, "impressions": parse_impression}
+
+
 def replay_topic(letter: DeadLetter, settings: Settings) -> str:
-    """Where a letter is republished: ``hidden-items`` for its own letters, else ``ratings``
-    (a letter of ``ratings`` or of an operator's ``dlq skip``)."""
-    hidden = settings.topic("hidden-items")
-    return hidden if letter.source_topic == hidden else settings.topic("ratings")
+    """Where a letter is republished: ``hidden-items`` and ``impressions`` for their own
+    letters, else ``ratings``."""
+    own = {settings.topic(name) for name in _OWN_TOPICS}
+    return letter.source_topic if letter.source_topic in own else settings.topic("ratings")
 
 
 def would_fail_again(letter: DeadLetter, settings: Settings) -> bool:
@@ -365,8 +372,9 @@ def would_fail_again(letter: DeadLetter, settings: Settings) -> bool:
     key, value = original_bytes(letter)
     origin = Origin(letter.source_topic, letter.source_partition, letter.source_offset,
                     letter.source_timestamp_ms)
-    parse = parse_hidden if replay_topic(letter, settings) == settings.topic("hidden-items") else parse_rating
-    parsed: object = parse(key, value, origin, settings.rated_at_window)
+    target = replay_topic(letter, settings)
+    parsers = {settings.topic(name): parse for name, parse in _OWN_TOPICS.items()}
+    parsed: object = parsers.get(target, parse_rating)(key, value, origin, settings.rated_at_window)
     return isinstance(parsed, Invalid) and str(parsed.reason) == letter.reason
 
 

@@ -101,6 +101,24 @@ class EventPublisher:
                 hint=KAFKA_HINT,
             ) from err
 
+    async def send_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        """Send keyed records and wait until the broker acknowledged every one (within
+        ``timeout_s`` overall); :class:`ServiceUnavailable` otherwise."""
+        if self._producer is None:
+            raise ServiceUnavailable("the Kafka producer is not started", hint=KAFKA_HINT)
+        producer = self._producer
+
+        async def send_all() -> None:
+            pending = [await producer.send(topic, value, key=key) for key, value in records]
+            await asyncio.gather(*pending)
+
+        try:
+            await asyncio.wait_for(send_all(), self._timeout_s)
+        except (TimeoutError, KafkaError) as err:
+            raise ServiceUnavailable(
+                f"Kafka at {self._settings.kafka_bootstrap} did not acknowledge {len(records)} "
+                f"event(s) within {self._timeout_s} s", hint=KAFKA_HINT) from err
+
     async def publish_rating(self, event: RatingEvent) -> None:
         key, value = encode_rating(event)
         await self.send(self._settings.topic("ratings"), value, key)

@@ -25,10 +25,12 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """streamrec's topics. ``retrain-requests`` has one partition: one trainer at a time.
     ``hidden-items`` ("not interested") is keyed and partitioned by user like ``ratings``;
-    its bad events go to ``ratings-dlq`` too (each letter names its source topic)."""
+    its bad events go to ``ratings-dlq`` too (each letter names its source topic), and so
+    do ``impressions``'s (the lists the API served, keyed by user)."""
     return [
         TopicSpec(settings.topic("ratings"), settings.ratings_partitions),
         TopicSpec(settings.topic("hidden-items"), settings.ratings_partitions),
+        TopicSpec(settings.topic("impressions"), settings.ratings_partitions),
         TopicSpec(settings.topic("ratings-dlq"), 1),
         TopicSpec(settings.topic("retrain-requests"), 1),
         TopicSpec(settings.topic("model-events"), 1),

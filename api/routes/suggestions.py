@@ -27,6 +27,7 @@ async def fetch(request: Request, *, default_limit: int = LIMIT_DEFAULT) -> Serv
     if genre is not None and not served.known_genre:
         raise unknown_genre(genre)
     services.metrics.suggestions_served.labels(served.source).inc()
+    services.impressions.record(served)
     return served
 
 

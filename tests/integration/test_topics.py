@@ -27,6 +27,7 @@ async def test_topics_are_created_once_with_configured_partitions(settings: Sett
     assert await _partitions(settings) == {
         settings.topic("ratings"): 4,
         settings.topic("hidden-items"): 4,
+        settings.topic("impressions"): 4,
         settings.topic("ratings-dlq"): 1,
         settings.topic("retrain-requests"): 1,
         settings.topic("model-events"): 1,

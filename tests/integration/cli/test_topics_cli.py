@@ -22,7 +22,7 @@ def test_list_and_describe_show_offsets_per_partition(cli: Cli) -> None:
     cli.produce("ratings", [_rating(2, 2, i) for i in range(5)], partition=2)
 
     listed = {topic["name"]: topic for topic in cli.json("topics", "list")}
-    assert set(listed) == {cli.topic(n) for n in ("ratings", "hidden-items", "ratings-dlq",
+    assert set(listed) == {cli.topic(n) for n in ("ratings", "hidden-items", "impressions", "ratings-dlq",
                                                   "retrain-requests", "model-events", "prediction-jobs")}
     assert listed[cli.topic("ratings")] == {"name": cli.topic("ratings"), "partitions": 4, "replication": 1,
                                             "end_offsets": 8, "messages": 8}

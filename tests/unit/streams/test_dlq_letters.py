@@ -5,8 +5,16 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
+from infra.settings import Settings
 from schemas.events import DeadLetter
-from streams.dlq_replay import MAX_PENDING_RANGES, Progress, _PendingRanges, next_progress
+from streams.dlq_replay import (
+    MAX_PENDING_RANGES,
+    Progress,
+    _PendingRanges,
+    next_progress,
+    replay_topic,
+    would_fail_again,
+)
 from streams.topic_tail import load_dead_letter, preview
 
 
@@ -62,3 +70,22 @@ def test_only_real_dead_letters_are_loaded() -> None:
     assert load_dead_letter(b"not json") is None
     assert load_dead_letter(b'{"reason": "x"}') is None
     assert load_dead_letter(None) is None
+
+
+def test_letters_go_back_to_their_own_topic_and_are_judged_by_its_rules() -> None:
+    settings = Settings(topic_prefix="p.")
+
+    def letter(topic: str, value: bytes, reason: str) -> DeadLetter:
+        return DeadLetter(reason=reason, detail="", source_topic=topic, source_partition=0, source_offset=1,
+                          key_b64=base64.b64encode(b"7").decode(), value_b64=base64.b64encode(value).decode(),
+                          failed_at=datetime.now(UTC), source_timestamp_ms=1_700_000_000_000)
+
+    shown = b'{"user_id": 7, "movie_ids": [], "source": "model"}'
+    assert replay_topic(letter("p.impressions", shown, "out_of_range"), settings) == "p.impressions"
+    assert replay_topic(letter("p.hidden-items", b"{}", "missing_field"), settings) == "p.hidden-items"
+    assert replay_topic(letter("p.ratings", b"{}", "missing_field"), settings) == "p.ratings"
+    assert replay_topic(letter("p.elsewhere", b"{}", "missing_field"), settings) == "p.ratings"
+    # An impression is judged as an impression: as a rating it would fail for another reason.
+    assert would_fail_again(letter("p.impressions", shown, "out_of_range"), settings)
+    fixed = b'{"user_id": 7, "movie_ids": [1], "source": "model"}'
+    assert not would_fail_again(letter("p.impressions", fixed, "out_of_range"), settings)
