@@ -6,6 +6,8 @@ The page is a frame; each panel ``hx-get``s its fragment on load and every 15 s:
   by reason over the same hour (the dead-letter topic);
 * lag — each consumer group's committed offset and lag per partition (Kafka);
 * models — RMSE and NDCG@10 per version, oldest to newest, as a chart and a table;
+* online — each version's impressions of the last day, hit and hide rates and the mean
+  rating of shown-then-rated movies, with 95% intervals, as a chart and a table;
 * timeline — retrain requests, trainings and activations, newest first;
 * user — one user's list as the API serves it, with which version made it and how.
 
@@ -17,7 +19,7 @@ pointing to the login form); with the admin token unset, 403.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from starlette.requests import Request
@@ -31,13 +33,15 @@ from api.params import read_body, user_id_param
 from api.services import Services, services_of
 from infra.errors import ServiceUnavailable
 from infra.repositories import activity
+from infra.repositories import impressions as impressions_repo
 from infra.repositories import models as models_repo
 from infra.repositories.serving import suggestions_for
+from ml.online import Rate, mean_interval, wilson
 from streams import dlq_stats, topic_inspect
 
 KAFKA_TIMEOUT_S = 5.0
 UNAVAILABLE: tuple[type[BaseException], ...] = (ServiceUnavailable, TimeoutError, *DATABASE_DOWN)
-PANELS = ("activity", "lag", "models", "timeline")
+PANELS = ("activity", "lag", "models", "online", "timeline")
 
 _HEAD = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -209,6 +213,35 @@ async def _models(services: Services) -> str:
             f"<th>NDCG@10</th><th>popularity NDCG@10</th><th>engine</th><th>decision</th></tr>{rows}</table>")
 
 
+def _rate(rate: Rate) -> str:
+    if rate.value is None:
+        return "—"
+    interval = "" if rate.low is None or rate.high is None else f" [{rate.low:.3f}, {rate.high:.3f}]"
+    return f"{rate.value:.3f}{interval}"
+
+
+async def _online(services: Services) -> str:
+    """Each version's impressions of the last day and what followed them."""
+    async with (await services.pool()).acquire() as conn:
+        found = await impressions_repo.online(conn, datetime.now(UTC) - timedelta(days=1))
+    if not found:
+        return ("<h2>Online, last 24 h</h2><p>No impressions yet: every suggestions response is "
+                "one, credited with the ratings and hides of its movies that follow it.</p>")
+    hit = [wilson(v.hits, v.impressions) for v in found]
+    hidden = [wilson(v.hides, v.impressions) for v in found]
+    chart = charts.lines({"hit rate": [r.value for r in hit], "hide rate": [r.value for r in hidden]},
+                         "hit and hide rate per version")
+    rows = "".join(
+        f'<tr><td>{escape(v.version or "(no model)")}</td><td class="n">{v.impressions:,}</td>'
+        f'<td class="n">{v.users:,}</td><td class="n">{_rate(h)}</td><td class="n">{v.rated:,}</td>'
+        f'<td class="n">{_rate(mean_interval(v.mean_rating, v.sd_rating, v.rated))}</td>'
+        f'<td class="n">{_rate(d)}</td></tr>'
+        for v, h, d in zip(found, hit, hidden, strict=True))
+    return (f"<h2>Online, last 24 h</h2>{chart}<table><tr><th>version</th><th>impressions</th>"
+            f"<th>users</th><th>hit rate [95%]</th><th>ratings</th><th>mean rating [95%]</th>"
+            f"<th>hide rate [95%]</th></tr>{rows}</table>")
+
+
 async def _timeline(services: Services) -> str:
     async with (await services.pool()).acquire() as conn:
         requests = await activity.retrain_requests(conn)
@@ -264,7 +297,7 @@ async def panel(request: Request) -> HTMLResponse:
         services = admin_services(request, session_ok=True)
         name = request.path_params["name"]
         if name in PANELS:
-            body = await {"activity": _activity, "lag": _lag, "models": _models,
+            body = await {"activity": _activity, "lag": _lag, "models": _models, "online": _online,
                           "timeline": _timeline}[name](services)
         else:
             raise ApiError(404, "not_found", f"no dashboard panel {name!r}")

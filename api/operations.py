@@ -111,7 +111,7 @@ class VersionPath(m.Model):
 
 
 class PanelPath(m.Model):
-    name: Literal["activity", "lag", "models", "timeline"]
+    name: Literal["activity", "lag", "models", "online", "timeline"]
 
 
 # Operations

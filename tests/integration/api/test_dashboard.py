@@ -3,6 +3,8 @@ panel shows, from the real Postgres and Kafka."""
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 import httpx
 import pytest
@@ -22,7 +24,7 @@ from tests.integration.api.support import (
 )
 
 AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-PANELS = ["activity", "lag", "models", "timeline"]
+PANELS = ["activity", "lag", "models", "online", "timeline"]
 
 
 @pytest.mark.parametrize("path", ["/admin", *(f"/admin/fragments/{p}" for p in PANELS),
@@ -84,6 +86,26 @@ async def test_models_and_timeline_panels(client: httpx.AsyncClient, pool: async
     timeline = (await client.get("/admin/fragments/timeline", headers=AUTH)).text
     assert "v-new activated" in timeline
     assert timeline.index("v-new activated") < timeline.index("v-old trained")  # newest first
+
+
+async def test_online_panel_shows_each_versions_rates(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    empty = (await client.get("/admin/fragments/online", headers=AUTH)).text
+    assert "No impressions yet" in empty
+    # v-a: 4 impressions, one followed by a rating of 4 and one by a hide; v-b: 1, nothing after.
+    shown = [(uuid.uuid4(), "v-a", user) for user in (1, 2, 3, 4)] + [(uuid.uuid4(), "v-b", 5)]
+    for event_id, version, user in shown:
+        await pool.execute("INSERT INTO impressions (event_id, user_id, movie_ids, model_version, made_by, "
+                           "source, served_at) VALUES ($1, $2, '{10,11}', $3, 'batch', 'model', now())",
+                           event_id, user, version)
+    for (event_id, version, user), action, rating in ((shown[0], "rating", 4.0), (shown[1], "hide", None)):
+        await pool.execute("INSERT INTO attributions (event_id, action, impression_id, user_id, movie_id, "
+                           "model_version, made_by, position, rating, acted_at) "
+                           "VALUES ($1, $2, $3, $4, 11, $5, 'batch', 2, $6, now())",
+                           uuid.uuid4(), action, event_id, user, version, rating)
+    body = (await client.get("/admin/fragments/online", headers=AUTH)).text
+    assert "<svg" in body and "v-a" in body and "v-b" in body
+    assert "0.250 [" in body  # v-a's hit rate and hide rate: 1 of 4, with their interval
+    assert "4.000" in body and "0.000 [" in body  # the mean rating; v-b's hit rate
 
 
 async def test_activity_counts_ratings_and_dead_letters_by_reason(
