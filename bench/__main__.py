@@ -23,8 +23,8 @@ from bench.plots import plot
 from bench.report import write_report
 from infra.settings import Settings, load_settings
 
-BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "scale", "store",
-              "spark")
+BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "online", "scale",
+              "store", "spark")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

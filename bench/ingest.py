@@ -93,11 +93,12 @@ def encode_ratings(frame: pd.DataFrame, rated_at: datetime | None = None) -> lis
     return out
 
 
-async def publish_backlog(settings: Settings, messages: list[tuple[bytes, bytes]]) -> float:
+async def publish_backlog(settings: Settings, messages: list[tuple[bytes, bytes]],
+                          topic_name: str = "ratings") -> float:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 linger_ms=20, max_batch_size=1 << 20, max_request_size=8 << 20)
     await producer.start()
-    topic = settings.topic("ratings")
+    topic = settings.topic(topic_name)
     try:
         started = time.perf_counter()
         for start in range(0, len(messages), 20_000):

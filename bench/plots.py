@@ -217,9 +217,21 @@ def _spark(fig: Figure, r: dict[str, Any]) -> None:
     ax2.legend(fontsize=7)
 
 
+def _online(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.bar(["impressions", "ratings (with attribution)"],
+            [r["impressions_per_s"], r["ratings_attributed_per_s"]])
+    ax1.axhline(500, linestyle=":", label="impressions target 500/s")
+    ax1.axhline(1000, linestyle="--", label="ratings target 1,000/s")
+    ax1.set_ylabel("stored per second")
+    ax1.legend(fontsize=7)
+    ax2.bar(["attributable ratings", "attributions stored"], [r["attributable"], r["attributions"]])
+    ax2.set_title("ratings credited to an impression")
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
-    "realtime": _realtime, "mixed": _mixed, "scale": _scale, "store": _store,
+    "realtime": _realtime, "mixed": _mixed, "online": _online, "scale": _scale, "store": _store,
     "spark": _spark,
 }
 

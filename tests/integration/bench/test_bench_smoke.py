@@ -21,6 +21,8 @@ KEYS = {
     "realtime": {"events_per_s_off", "events_per_s_on", "on_off_ratio", "latency_ms", "latency_clock",
                  "worker_peak_rss_bytes", "targets", "machine"},
     "scale": {"sizes", "growth", "targets", "machine"},
+    "online": {"impressions_per_s", "ratings_attributed_per_s", "attributions", "attributable",
+               "attributions_exact", "targets", "machine"},
     "store": {"artifact_bytes", "store_s", "second_host_load_s", "cached_load_s", "targets", "machine"},
     "mixed": {"api_latency_ms", "freshness_ms", "freshness_clock", "lag_per_second", "retrain",
               "worker_peak_rss_bytes", "targets", "machine"},
@@ -30,7 +32,7 @@ KEYS = {
 def test_every_benchmark_runs_in_smoke_mode(stack: Settings, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "all", "--smoke", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=420,
+        capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for name, keys in KEYS.items():
