@@ -51,8 +51,10 @@ import importlib.util
 import multiprocessing
 import os
 import shutil
+import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -185,6 +187,10 @@ def _conf(config: SparkConfig) -> dict[str, str]:
         "spark.default.parallelism": str(config.partitions),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+        # A JVM out of memory is left half dead (its scheduler thread gone) and a fit
+        # waits on it for ever; exiting fails the fit instead, and the retrain with it.
+        "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+        "spark.executor.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
     }
     if config.local_dir is not None:
         conf["spark.local.dir"] = config.local_dir
@@ -324,6 +330,23 @@ def fit_ranking_on_spark(spark: SparkSession, config: SparkConfig, data: pd.Data
 
 # --- a version --------------------------------------------------------------------------
 
+def fit_or_exit(*args: Any) -> tuple[HeldOutReport, ServingFit]:
+    """:func:`fit_on_spark` in the engine's process; a failure ends the process. Py4J's
+    errors hold locks and cannot be sent back, and after a failed fit (a JVM that ran
+    out of memory, a lost cluster) the session and its gateway are not to be trusted:
+    the traceback goes to the worker's log, the worker's call fails with a broken
+    pool, and the next retrain starts a fresh process and session."""
+    try:
+        return fit_on_spark(*args)
+    except (SparkUnavailable, ModelError):
+        raise  # streamrec's own, sent back as they are (no session was harmed)
+    except BaseException:
+        print("the spark engine's fit failed; its process exits:", file=sys.stderr)
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+
+
 def fit_on_spark(
     data: pd.DataFrame,
     params: SVDParams,
@@ -424,7 +447,7 @@ class SparkTrainer:
         seed = params.seed if split_seed is None else split_seed
         loop = asyncio.get_running_loop()
         held_out, serving = await loop.run_in_executor(
-            self._executor(), fit_on_spark, prepared.data, params, prepared.scale, test_size, seed,
+            self._executor(), fit_or_exit, prepared.data, params, prepared.scale, test_size, seed,
             ranking, active, self.config)
         return replace(_result(held_out, serving, len(prepared.data), test_size, params), engine=ENGINE)
 
