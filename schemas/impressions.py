@@ -22,15 +22,15 @@ from datetime import UTC, datetime
 from schemas.events import ImpressionEvent
 from schemas.ratings import (
     MAX_ID,
-    MAX_MESSAGE_BYTES,
     Invalid,
     Origin,
     Reason,
     _event_id,
     _parse_time,
     _positive_id,
+    json_object,
 )
-from schemas.wire import DEFAULT_WINDOW, TimeWindow, Unreadable, load_json
+from schemas.wire import DEFAULT_WINDOW, TimeWindow
 
 IMPRESSION_FIELDS = ("user_id", "movie_ids", "source")
 MAX_SHOWN = 200  # the longest list a request may ask for (infra.repositories.serving.LIMIT_MAX)
@@ -95,13 +95,9 @@ def parse_impression(
     key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
 ) -> ImpressionEvent | Invalid:
     """Validate one raw message of the ``impressions`` topic."""
-    if value is None:
-        return Invalid(Reason.INVALID_JSON, "the message has no value")
-    payload = load_json(value, max_bytes=MAX_MESSAGE_BYTES)
-    if isinstance(payload, Unreadable):
-        return Invalid(Reason(payload.problem.value), payload.detail)
-    if not isinstance(payload, dict):
-        return Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    payload = json_object(value)
+    if isinstance(payload, Invalid):
+        return payload
     missing = [field for field in IMPRESSION_FIELDS if field not in payload]
     if missing:
         return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")

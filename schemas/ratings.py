@@ -165,11 +165,8 @@ def _removal(payload: dict[str, object]) -> bool | Invalid:
     return op == "remove"
 
 
-def parse_rating(
-    key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
-) -> RatingEvent | RatingRemoved | Invalid:
-    """Validate one raw message of the ``ratings`` topic, a rating or a removal (not
-    whether the movie exists)."""
+def json_object(value: bytes | None) -> dict[str, object] | Invalid:
+    """A message's value as a JSON object (every topic's first rule), or why not."""
     if value is None:
         return Invalid(Reason.INVALID_JSON, "the message has no value")
     payload = load_json(value, max_bytes=MAX_MESSAGE_BYTES)
@@ -177,6 +174,17 @@ def parse_rating(
         return Invalid(Reason(payload.problem.value), payload.detail)
     if not isinstance(payload, dict):
         return Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def parse_rating(
+    key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
+) -> RatingEvent | RatingRemoved | Invalid:
+    """Validate one raw message of the ``ratings`` topic, a rating or a removal (not
+    whether the movie exists)."""
+    payload = json_object(value)
+    if isinstance(payload, Invalid):
+        return payload
     removal = _removal(payload)
     if isinstance(removal, Invalid):
         return removal
