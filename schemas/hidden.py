@@ -15,7 +15,7 @@ hide for good.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from schemas.events import HiddenEvent
 from schemas.ratings import (
@@ -23,26 +23,14 @@ from schemas.ratings import (
     Origin,
     Reason,
     _event_id,
-    _parse_time,
     _positive_id,
+    event_time,
     json_object,
+    wrong_key,
 )
 from schemas.wire import DEFAULT_WINDOW, TimeWindow
 
 HIDDEN_FIELDS = ("user_id", "movie_id", "hidden")
-
-
-def _at(payload: dict[str, object], origin: Origin, window: TimeWindow) -> datetime | Invalid:
-    parsed = _parse_time(payload.get("at"), origin)
-    if isinstance(parsed, Invalid):
-        if "at" not in payload:
-            return Invalid(Reason.INVALID_AT, parsed.detail)
-        return Invalid(Reason.INVALID_AT,
-                       "at must be an ISO 8601 time or epoch seconds, got " + repr(payload["at"])[:64])
-    refused = window.refuses(parsed, datetime.now(UTC))
-    if refused is not None:
-        return Invalid(Reason.INVALID_AT, "at" + refused.removeprefix("rated_at"))
-    return parsed
 
 
 def _hidden(payload: dict[str, object]) -> bool | Invalid:
@@ -56,26 +44,21 @@ def parse_hidden(
     key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
 ) -> HiddenEvent | Invalid:
     """Validate one raw message of the ``hidden-items`` topic (not whether the movie exists)."""
-    payload = json_object(value)
+    payload = json_object(value, HIDDEN_FIELDS)
     if isinstance(payload, Invalid):
         return payload
-    missing = [field for field in HIDDEN_FIELDS if field not in payload]
-    if missing:
-        return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")
     user_id, movie_id, hidden = (
         _positive_id(payload, "user_id"), _positive_id(payload, "movie_id"), _hidden(payload)
     )
-    event_id, at = _event_id(payload, origin), _at(payload, origin, window)
+    event_id, at = _event_id(payload, origin), event_time(payload, "at", origin, window)
     for part in (user_id, movie_id, hidden, event_id, at):
         if isinstance(part, Invalid):
             return part
     assert isinstance(user_id, int) and isinstance(movie_id, int) and isinstance(hidden, bool)
     assert isinstance(event_id, str) and isinstance(at, datetime)
-    if key is None:
-        return Invalid(Reason.WRONG_KEY, f"the message has no key; it must be the user id {user_id}")
-    if key != str(user_id).encode():
-        return Invalid(Reason.WRONG_KEY,
-                       f"key must be the user id {user_id} as a string, got {key[:32]!r}")
+    refused_key = wrong_key(key, user_id)
+    if refused_key is not None:
+        return refused_key
     return HiddenEvent(event_id=event_id, user_id=user_id, movie_id=movie_id, hidden=hidden, at=at)
 
 

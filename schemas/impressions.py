@@ -17,7 +17,7 @@ checked: an impression only ever joins the ratings that follow it.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from schemas.events import ImpressionEvent
 from schemas.ratings import (
@@ -26,9 +26,10 @@ from schemas.ratings import (
     Origin,
     Reason,
     _event_id,
-    _parse_time,
     _positive_id,
+    event_time,
     json_object,
+    wrong_key,
 )
 from schemas.wire import DEFAULT_WINDOW, TimeWindow
 
@@ -78,43 +79,27 @@ def _version(payload: dict[str, object]) -> str | Invalid | None:
     return value
 
 
-def _served_at(payload: dict[str, object], origin: Origin, window: TimeWindow) -> datetime | Invalid:
-    parsed = _parse_time(payload.get("served_at"), origin)
-    if isinstance(parsed, Invalid):
-        given = repr(payload.get("served_at"))[:64]
-        detail = (parsed.detail if "served_at" not in payload else
-                  f"served_at must be an ISO 8601 time or epoch seconds, got {given}")
-        return Invalid(Reason.INVALID_AT, detail)
-    refused = window.refuses(parsed, datetime.now(UTC))
-    if refused is not None:
-        return Invalid(Reason.INVALID_AT, "served_at" + refused.removeprefix("rated_at"))
-    return parsed
-
-
 def parse_impression(
     key: bytes | None, value: bytes | None, origin: Origin, window: TimeWindow = DEFAULT_WINDOW
 ) -> ImpressionEvent | Invalid:
     """Validate one raw message of the ``impressions`` topic."""
-    payload = json_object(value)
+    payload = json_object(value, IMPRESSION_FIELDS)
     if isinstance(payload, Invalid):
         return payload
-    missing = [field for field in IMPRESSION_FIELDS if field not in payload]
-    if missing:
-        return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")
     user_id, movie_ids = _positive_id(payload, "user_id"), _movie_ids(payload)
     source = _choice(payload, "source", SOURCES, nullable=False)
     made_by = _choice(payload, "made_by", MADE_BY, nullable=True)
     version, event_id = _version(payload), _event_id(payload, origin)
-    served_at = _served_at(payload, origin, window)
+    served_at = event_time(payload, "served_at", origin, window)
     for part in (user_id, movie_ids, source, made_by, version, event_id, served_at):
         if isinstance(part, Invalid):
             return part
     assert isinstance(user_id, int) and isinstance(movie_ids, list) and isinstance(source, str)
     assert isinstance(event_id, str) and isinstance(served_at, datetime)
     assert not isinstance(made_by, Invalid) and not isinstance(version, Invalid)
-    if key != str(user_id).encode():
-        shown = "no key" if key is None else f"{key[:32]!r}"
-        return Invalid(Reason.WRONG_KEY, f"key must be the user id {user_id} as a string, got {shown}")
+    refused_key = wrong_key(key, user_id)
+    if refused_key is not None:
+        return refused_key
     return ImpressionEvent(event_id=event_id, user_id=user_id, movie_ids=movie_ids, model_version=version,
                            made_by=made_by, source=source, served_at=served_at)
 

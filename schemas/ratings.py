@@ -165,8 +165,9 @@ def _removal(payload: dict[str, object]) -> bool | Invalid:
     return op == "remove"
 
 
-def json_object(value: bytes | None) -> dict[str, object] | Invalid:
-    """A message's value as a JSON object (every topic's first rule), or why not."""
+def json_object(value: bytes | None, required: tuple[str, ...] = ()) -> dict[str, object] | Invalid:
+    """A message's value as a JSON object with the ``required`` fields (every topic's
+    first rule), or why not."""
     if value is None:
         return Invalid(Reason.INVALID_JSON, "the message has no value")
     payload = load_json(value, max_bytes=MAX_MESSAGE_BYTES)
@@ -174,7 +175,35 @@ def json_object(value: bytes | None) -> dict[str, object] | Invalid:
         return Invalid(Reason(payload.problem.value), payload.detail)
     if not isinstance(payload, dict):
         return Invalid(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(payload).__name__}")
+    missing = [field for field in required if field not in payload]
+    if missing:
+        return Invalid(Reason.MISSING_FIELD, f"missing: {', '.join(missing)}")
     return payload
+
+
+def event_time(payload: dict[str, object], field: str, origin: Origin,
+               window: TimeWindow) -> datetime | Invalid:
+    """The time ``field`` of a hide or an impression (the message's own when omitted),
+    within ``window``; ``invalid_at`` otherwise."""
+    parsed = _parse_time(payload.get(field), origin)
+    if isinstance(parsed, Invalid):
+        if field not in payload:
+            return Invalid(Reason.INVALID_AT, parsed.detail)
+        return Invalid(Reason.INVALID_AT,
+                       f"{field} must be an ISO 8601 time or epoch seconds, got " + repr(payload[field])[:64])
+    refused = window.refuses(parsed, datetime.now(UTC))
+    if refused is not None:
+        return Invalid(Reason.INVALID_AT, field + refused.removeprefix("rated_at"))
+    return parsed
+
+
+def wrong_key(key: bytes | None, user_id: int) -> Invalid | None:
+    """Why ``key`` is not the message's user id as a string (None: it is)."""
+    if key is None:
+        return Invalid(Reason.WRONG_KEY, f"the message has no key; it must be the user id {user_id}")
+    if key != str(user_id).encode():
+        return Invalid(Reason.WRONG_KEY, f"key must be the user id {user_id} as a string, got {key[:32]!r}")
+    return None
 
 
 def parse_rating(
@@ -200,11 +229,9 @@ def parse_rating(
             return part
     assert isinstance(user_id, int) and isinstance(movie_id, int)
     assert isinstance(event_id, str) and isinstance(rated_at, datetime)
-    if key is not None and key != str(user_id).encode():
-        return Invalid(Reason.WRONG_KEY,
-                       f"key must be the user id {user_id} as a string, got {key[:32]!r}")
-    if key is None:
-        return Invalid(Reason.WRONG_KEY, f"the message has no key; it must be the user id {user_id}")
+    refused_key = wrong_key(key, user_id)
+    if refused_key is not None:
+        return refused_key
     if rating is None:
         return RatingRemoved(event_id=event_id, user_id=user_id, movie_id=movie_id, rated_at=rated_at)
     assert isinstance(rating, float)
