@@ -155,8 +155,11 @@ def register_consumer(app: faust.App, deps: WorkerDeps, topic: str, group: str,
     is up, cancelled when it stops); an unexpected error stops the worker rather than
     leaving it up without the consumer, and the uncommitted batch is read again after a
     restart."""
-    consumer = BatchConsumer(deps.settings, topic, group, handle,
-                             max_records=BATCH_MAX, max_wait_s=BATCH_WITHIN_S)
+    def count_expired(topic: str, count: int) -> None:
+        deps.metrics.events_expired.labels(topic=topic).inc(count)
+
+    consumer = BatchConsumer(deps.settings, topic, group, handle, max_records=BATCH_MAX,
+                             max_wait_s=BATCH_WITHIN_S, on_expired=count_expired)
 
     async def run() -> None:
         try:

@@ -22,6 +22,10 @@ class WorkerMetrics:
         self.dead_lettered = Counter(
             "streamrec_worker_dead_lettered", "Events sent to the dead-letter topic.", ["reason"],
             registry=r)
+        self.events_expired = Counter(
+            "streamrec_worker_events_expired",
+            "Events skipped because Kafka appended them after their publish deadline "
+            "(the API answered 503 for them).", ["topic"], registry=r)
         self.models = Counter(
             "streamrec_worker_models", "Models trained, by the trainer's decision.", ["decision"],
             registry=r)

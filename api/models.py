@@ -35,10 +35,15 @@ class Model(BaseModel):
 
 # Request bodies (JSON or form-encoded)
 
+ClientEventId = Annotated[UUID | None, Field(
+    description="The client's id for this write: a retry with the same id is stored once.")]
+
+
 class Rating(Model):
     user_id: Id
     movie_id: Id
     rating: RatingValue
+    event_id: ClientEventId = None
 
 
 class UserMovie(Model):
@@ -46,6 +51,7 @@ class UserMovie(Model):
 
     user_id: Id
     movie_id: Id
+    event_id: ClientEventId = None
 
 
 class Login(BaseModel):

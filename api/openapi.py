@@ -69,7 +69,8 @@ def _operation(op: Operation, refs: Refs) -> Schema:
         described["operationId"] = op.operation_id
     if op.description:
         described["description"] = op.description
-    parameters = _parameters(op.path_params, "path") + _parameters(op.query, "query")
+    parameters = (_parameters(op.path_params, "path") + _parameters(op.query, "query")
+                  + _parameters(op.headers, "header"))
     if parameters:
         described["parameters"] = parameters
     if op.body is not None:

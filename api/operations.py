@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api import idempotency
 from api import models as m
 from api.fragments import RATINGS_LIMIT, SEARCH_LIMIT, SEARCH_LIMIT_MAX
 from api.page import PAGE_LIMIT
@@ -98,6 +99,14 @@ class FragmentUserQuery(m.Model):
     user_id: m.Id | _NO_USER | None = Field(None, description="Who rates them (empty: no user).")
 
 
+class WriteHeaders(m.Model):
+    idempotency_key: str | None = Field(
+        None, alias="Idempotency-Key", min_length=1, max_length=idempotency.MAX_KEY_CHARS,
+        pattern=idempotency.KEY_PATTERN,
+        description="A key of the client's for this write: a retry with the same key (and the same "
+                    "body) is stored once. Ignored when the body has an `event_id`.")
+
+
 class UserPath(m.Model):
     user_id: m.Id
 
@@ -133,6 +142,7 @@ class Operation:
     description: str = ""
     query: type[BaseModel] | None = None
     path_params: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     body_types: tuple[str, ...] = (JSON, FORM)
     security: tuple[str, ...] = ()  # any one of these schemes
@@ -144,7 +154,8 @@ def _error(description: str) -> Reply:
 
 
 UNAVAILABLE = _error("Postgres or Kafka cannot be reached right now; retry later.")
-KAFKA_AWAY = _error("Kafka cannot be reached; retry later.")
+KAFKA_AWAY = _error("Kafka did not take the event in time, so it will not be stored; retry later, "
+                    "with an Idempotency-Key or event_id to be sure a retry is stored once.")
 ADMIN = ("adminToken",)
 SESSION = ("adminToken", "adminSession")
 ADMIN_ERRORS = {401: _error("No `Authorization: Bearer` header."),
@@ -152,9 +163,13 @@ ADMIN_ERRORS = {401: _error("No `Authorization: Bearer` header."),
                 503: UNAVAILABLE}
 DENIED = {401: Reply("No admin credentials (a page pointing to /admin/login).", HTML),
           403: Reply("A wrong bearer token, or the admin token is not set on this server.", HTML)}
-BODY_ERRORS = {400: _error("The body is not JSON or a form."), 413: _error("The body is too large."),
+BODY_ERRORS = {400: _error("The body is not UTF-8 JSON or a form, or the Idempotency-Key is not valid."),
+               413: _error("The body is too large."),
                422: _error("A field is missing or invalid (`error.fields` names each)."), 503: KAFKA_AWAY}
-BODIES = f"Bodies are JSON or form-encoded, at most {MAX_BODY_BYTES} bytes."
+BODIES = (f"Bodies are JSON or form-encoded, at most {MAX_BODY_BYTES} bytes. A 202 means the event "
+          "will be stored, a 503 that it will not be; a retry with the same Idempotency-Key header or "
+          "body `event_id` is stored once.")
+PUBLISHED = "Published; the pipeline will store it (once per event id)."
 
 
 def _fragment(path: str, summary: str, query: type[BaseModel] | None = None, *,
@@ -197,24 +212,25 @@ OPERATIONS: tuple[Operation, ...] = (
     _suggestions("/api/suggestions/", "suggestions"),
     _suggestions("/api/suggestions", "suggestionsNoSlash"),
     Operation("post", "/api/ratings", "Publish a rating (a RatingEvent on the ratings topic).", {
-        202: Reply("Published; the pipeline will store it.", m.RatingAccepted), **BODY_ERRORS,
+        202: Reply(PUBLISHED, m.RatingAccepted), **BODY_ERRORS,
     }, f"The pipeline stores it and leaves the movie out of the user's suggestions. {BODIES}",
-        body=m.Rating),
+        body=m.Rating, headers=WriteHeaders),
     Operation("delete", "/api/ratings", "Remove one's rating of a movie (a removal on the ratings topic).", {
-        202: Reply("Published; the pipeline will store it.", m.RemovalAccepted), **BODY_ERRORS,
+        202: Reply(PUBLISHED, m.RemovalAccepted), **BODY_ERRORS,
     }, "Once the pipeline has stored it the rating is gone everywhere (the user's ratings, training, "
        f"popularity) and the movie may be suggested again; a later rating adds it back. {BODIES}",
-        body=m.UserMovie),
+        body=m.UserMovie, headers=WriteHeaders),
     Operation("post", "/api/hidden", "Not interested: never suggest this movie to this user again.", {
-        202: Reply("Published; the pipeline will store it.", m.HiddenAccepted), **BODY_ERRORS,
+        202: Reply(PUBLISHED, m.HiddenAccepted), **BODY_ERRORS,
     }, "Publishes a HiddenEvent (hidden: true) on the hidden-items topic; once the pipeline has stored "
        "it the movie is left out of the user's suggestions and popular fallback, and the user's list is "
        f"re-ranked. The latest request per (user, movie) wins. {BODIES}", body=m.UserMovie,
-        operation_id="hideMovie"),
+        operation_id="hideMovie", headers=WriteHeaders),
     Operation("delete", "/api/hidden", "Undo a hide: the movie may be suggested to this user again.", {
-        202: Reply("Published; the pipeline will store it.", m.HiddenAccepted), **BODY_ERRORS,
+        202: Reply(PUBLISHED, m.HiddenAccepted), **BODY_ERRORS,
     }, "Publishes a HiddenEvent (hidden: false); the user's list is re-ranked, so the movie can come "
-       f"back. {BODIES}", body=m.UserMovie, operation_id="unhideMovie"),
+       f"back. {BODIES}", body=m.UserMovie, operation_id="unhideMovie",
+        headers=WriteHeaders),
     Operation("get", "/api/movies/search", "Movies whose title matches some words, best match first.", {
         200: Reply("The matching movies (none is an empty list).", m.Found),
         400: _error("A missing, blank or too long q, or a bad limit or offset."), 503: UNAVAILABLE,

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
+from api import idempotency
 from api.errors import ApiError
 from ml.genres import MAX_GENRE_CHARS
 from schemas.ratings import MAX_ID, is_valid_rating
@@ -21,8 +22,8 @@ from schemas.wire import Problem, Unreadable, load_json
 
 MAX_BODY_BYTES = 16 * 1024
 GENRES_HINT = "GET /api/genres lists the genres (names are case-sensitive, e.g. Sci-Fi)"
-RATING_FIELDS = ("user_id", "movie_id", "rating")
-PAIR_FIELDS = ("user_id", "movie_id")
+RATING_FIELDS = ("user_id", "movie_id", "rating", idempotency.FIELD)
+PAIR_FIELDS = ("user_id", "movie_id", idempotency.FIELD)
 PAIR_EXAMPLE = '{"user_id": 1, "movie_id": 2}'
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _DECIMAL = re.compile(r"[0-9]{1,2}(\.[0-9]{1,6})?")
@@ -109,6 +110,7 @@ class RatingInput:
     user_id: int
     movie_id: int
     rating: float
+    event_id: str | None = None  # the client's own, for retries (api.idempotency)
 
 
 RATING_EXAMPLE = '{"user_id": 1, "movie_id": 2, "rating": 4.5}'
@@ -193,17 +195,18 @@ def _kind(value: object) -> str:
 def rating_input(payload: Mapping[str, object], *, form: bool = False) -> RatingInput:
     """Validated rating fields; 422 listing every bad field. JSON must carry numbers
     (``"5"`` is refused, as on the ratings topic); a form's text fields are parsed.
-    Unknown fields are refused too (a client setting ``event_id`` would be ignored)."""
+    Unknown fields are refused too; ``event_id`` is the client's id for retries."""
     errors: dict[str, str] = {}
     user_id = _id_field(payload, "user_id", errors, form)
     movie_id = _id_field(payload, "movie_id", errors, form)
     rating = _rating_field(payload, errors, form)
+    event_id = idempotency.body_event_id(payload, errors)
     for name in sorted(set(payload) - set(RATING_FIELDS))[:10]:
         errors[name[:64]] = "unknown field"
     if errors:
         listed = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
         raise ApiError(422, "invalid_rating", f"the rating is not valid ({listed})", fields=errors)
-    return RatingInput(user_id, movie_id, rating)
+    return RatingInput(user_id, movie_id, rating, event_id)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class PairInput:
 
     user_id: int
     movie_id: int
+    event_id: str | None = None
 
 
 def pair_input(payload: Mapping[str, object], *, code: str, what: str, form: bool = False) -> PairInput:
@@ -221,9 +225,10 @@ def pair_input(payload: Mapping[str, object], *, code: str, what: str, form: boo
     errors: dict[str, str] = {}
     user_id = _id_field(payload, "user_id", errors, form)
     movie_id = _id_field(payload, "movie_id", errors, form)
+    event_id = idempotency.body_event_id(payload, errors)
     for name in sorted(set(payload) - set(PAIR_FIELDS))[:10]:
         errors[name[:64]] = "unknown field"
     if errors:
         listed = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
         raise ApiError(422, code, f"the {what} is not valid ({listed})", fields=errors)
-    return PairInput(user_id, movie_id)
+    return PairInput(user_id, movie_id, event_id)

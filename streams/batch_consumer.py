@@ -25,6 +25,7 @@ from aiokafka.errors import CommitFailedError
 
 from infra.settings import Settings
 from schemas.ratings import Origin
+from streams import publish_deadline
 from streams.deadletter import RawMessage
 from streams.retry import with_retry
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 STOP_COMMIT_WAIT_S = 5.0  # how long a stopping consumer waits for its last commit
 
 BatchHandler = Callable[[Sequence[RawMessage]], Awaitable[object]]
+ExpiredCounter = Callable[[str, int], object]  # (topic, how many) of records past their deadline
 
 
 def ratings_group(settings: Settings) -> str:
@@ -67,16 +69,20 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BatchConsumer:
-    """Reads ``topic`` in batches of up to ``max_records`` and commits after ``handle``."""
+    """Reads ``topic`` in batches of up to ``max_records`` and commits after ``handle``.
+    A record the broker appended after its publish deadline was answered 503 (or nobody
+    waited for it) and is not handed on: it is skipped, logged and counted by
+    ``on_expired`` (:mod:`streams.publish_deadline`)."""
 
     def __init__(self, settings: Settings, topic: str, group: str, handle: BatchHandler, *,
-                 max_records: int, max_wait_s: float) -> None:
+                 max_records: int, max_wait_s: float, on_expired: ExpiredCounter | None = None) -> None:
         self._settings = settings
         self._topic = topic
         self._group = group
         self._handle = handle
         self._max_records = max_records
         self._max_wait_ms = int(max_wait_s * 1000)
+        self._on_expired = on_expired
         self.in_flight = asyncio.Lock()  # held while a batch is handled
         self._commit_task: asyncio.Task[None] | None = None
 
@@ -103,7 +109,11 @@ class BatchConsumer:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=self._max_records)
                 if batch:
                     async with self.in_flight:
-                        await self._handle(_raw_messages(batch))
+                        messages, expired = _raw_messages(batch)
+                        if expired:
+                            self._expired(expired)
+                        if messages:
+                            await self._handle(messages)
                         # The commit goes on while the next batch is fetched and handled:
                         # an event waits for at most one batch, not a batch and a commit's
                         # round trip. Commits stay in order: the previous one ends first.
@@ -116,6 +126,12 @@ class BatchConsumer:
                     await self.committed(at_most_s=STOP_COMMIT_WAIT_S)
             finally:
                 await consumer.stop()
+
+    def _expired(self, count: int) -> None:
+        log.info("%s: %d event(s) appended after their publish deadline skipped "
+                 "(answered 503, or not waited for)", self._topic, count)
+        if self._on_expired is not None:
+            self._on_expired(self._topic, count)
 
     async def committed(self, at_most_s: float | None = None) -> None:
         """Wait for the commit of the last batch handled, if it is still going on (at
@@ -133,15 +149,21 @@ class BatchConsumer:
             log.warning("%s offsets not committed, the events will be read again: %s", self._topic, err)
 
 
-def _raw_messages(batch: dict[TopicPartition, list]) -> list[RawMessage]:  # type: ignore[type-arg]
-    return [
-        RawMessage(
-            key=record.key,
-            value=record.value,
-            origin=Origin(topic=record.topic, partition=record.partition, offset=record.offset,
-                          timestamp_ms=record.timestamp if record.timestamp and record.timestamp > 0
-                          else None),
-        )
-        for records in batch.values()
-        for record in records
-    ]
+def _raw_messages(batch: dict[TopicPartition, list]) -> tuple[list[RawMessage], int]:  # type: ignore[type-arg]
+    """The batch's records as messages, and how many were left out as past their deadline."""
+    messages: list[RawMessage] = []
+    expired = 0
+    for records in batch.values():
+        for record in records:
+            if publish_deadline.too_late(publish_deadline.publish_by(record.headers),
+                                         record.timestamp, record.timestamp_type):
+                expired += 1
+                continue
+            messages.append(RawMessage(
+                key=record.key,
+                value=record.value,
+                origin=Origin(topic=record.topic, partition=record.partition, offset=record.offset,
+                              timestamp_ms=record.timestamp if record.timestamp and record.timestamp > 0
+                              else None),
+            ))
+    return messages, expired

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import RecordMetadata
 
 from infra.errors import ServiceUnavailable
 from infra.kafka import KAFKA_HINT, quiet_kafka_logs
@@ -18,6 +20,7 @@ from infra.settings import Settings
 from schemas.events import HiddenEvent, ModelPublished, RatingEvent, RatingRemoved, RetrainRequest
 from schemas.hidden import encode_hidden
 from schemas.ratings import encode_rating, encode_removal
+from streams import publish_deadline
 
 log = logging.getLogger(__name__)
 STOP_MARGIN_S = 5.0
@@ -28,8 +31,8 @@ class EventPublisher:
 
     ``timeout_s`` bounds starting and each send: past it the caller gets
     :class:`ServiceUnavailable` (the API answers 503 instead of hanging while Kafka is
-    away). An event whose send timed out may still arrive later; its id is its own, so
-    a retry by the client is a second, equal rating, and the latest one wins.
+    away), and the event carries a deadline past which the worker drops it, so a 503
+    means the event is not applied (:mod:`streams.publish_deadline`).
     """
 
     def __init__(self, settings: Settings, *, linger_ms: int = 5, timeout_s: float | None = None) -> None:
@@ -38,6 +41,7 @@ class EventPublisher:
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None  # made in start(), on the running loop
         self._partitioner = DefaultPartitioner()  # the producer's own choice of partition by key
+        self._unstamped: set[str] = set()  # topics warned about: no broker append time
 
     @property
     def started(self) -> bool:
@@ -88,21 +92,50 @@ class EventPublisher:
                 hint=KAFKA_HINT) from err
 
     async def send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        """Send and wait for the broker's acknowledgement."""
+        """Send and wait for the broker's acknowledgement. With ``timeout_s``, the event
+        carries a deadline (:mod:`streams.publish_deadline`): :class:`ServiceUnavailable`
+        means the event will not be applied, even if Kafka appends it later."""
         if self._producer is None:
             raise ServiceUnavailable("the Kafka producer is not started", hint=KAFKA_HINT)
+        if self._timeout_s is None:
+            await self._send_and_wait(self._producer, topic, value, key, headers=None)
+            return
+        publish_by_ms = publish_deadline.deadline_ms(time.time(), self._timeout_s)
+        metadata = await self._send_and_wait(self._producer, topic, value, key,
+                                             headers=[publish_deadline.header(publish_by_ms)])
+        if metadata.timestamp_type != publish_deadline.LOG_APPEND_TIME:
+            self._warn_unstamped(topic)
+        elif metadata.timestamp > publish_by_ms:
+            raise ServiceUnavailable(
+                f"Kafka at {self._settings.kafka_bootstrap} appended the event "
+                f"{metadata.timestamp - publish_by_ms} ms after its deadline; it will not be applied",
+                hint=KAFKA_HINT)
+
+    async def _send_and_wait(self, producer: AIOKafkaProducer, topic: str, value: bytes,
+                             key: bytes | None, headers: list[tuple[str, bytes]] | None) -> RecordMetadata:
+        async def sent() -> RecordMetadata:
+            acknowledged = await producer.send(topic, value, key=key, headers=headers)
+            return await acknowledged
+
         try:
-            await asyncio.wait_for(self._producer.send_and_wait(topic, value, key=key), self._timeout_s)
+            return await asyncio.wait_for(sent(), self._timeout_s)
         except TimeoutError as err:
             raise ServiceUnavailable(
                 f"Kafka at {self._settings.kafka_bootstrap} did not acknowledge the event within "
-                f"{self._timeout_s:g} s", hint=KAFKA_HINT,
+                f"{self._timeout_s:g} s; it will not be applied", hint=KAFKA_HINT,
             ) from err
         except KafkaError as err:
             raise ServiceUnavailable(
                 f"Kafka at {self._settings.kafka_bootstrap} did not accept the event: {err}",
                 hint=KAFKA_HINT,
             ) from err
+
+    def _warn_unstamped(self, topic: str) -> None:
+        if topic not in self._unstamped:
+            self._unstamped.add(topic)
+            log.warning("topic %s keeps the producer's timestamps, so an event answered 503 may "
+                        "still be applied; `streamrec topics create` sets message.timestamp.type="
+                        "LogAppendTime", topic)
 
     async def send_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
         """Send keyed records and wait until the broker acknowledged every one (within
@@ -164,10 +197,10 @@ class EventPublisher:
         await self.send(self._settings.topic("model-events"), published.dumps())
 
 
-def new_rating(user_id: int, movie_id: int, rating: float) -> RatingEvent:
-    """A rating made now, with a fresh event id."""
+def new_rating(user_id: int, movie_id: int, rating: float, event_id: str | None = None) -> RatingEvent:
+    """A rating made now, with the given event id or a fresh one."""
     return RatingEvent(
-        event_id=str(uuid.uuid4()),
+        event_id=event_id or str(uuid.uuid4()),
         user_id=user_id,
         movie_id=movie_id,
         rating=rating,
@@ -175,13 +208,14 @@ def new_rating(user_id: int, movie_id: int, rating: float) -> RatingEvent:
     )
 
 
-def new_removal(user_id: int, movie_id: int) -> RatingRemoved:
-    """A removal of the user's rating of the movie, made now, with a fresh event id."""
-    return RatingRemoved(event_id=str(uuid.uuid4()), user_id=user_id, movie_id=movie_id,
+def new_removal(user_id: int, movie_id: int, event_id: str | None = None) -> RatingRemoved:
+    """A removal of the user's rating of the movie, made now, with the given event id or
+    a fresh one."""
+    return RatingRemoved(event_id=event_id or str(uuid.uuid4()), user_id=user_id, movie_id=movie_id,
                          rated_at=datetime.now(UTC))
 
 
-def new_hidden(user_id: int, movie_id: int, hidden: bool) -> HiddenEvent:
-    """A hide (``hidden``) or unhide made now, with a fresh event id."""
-    return HiddenEvent(event_id=str(uuid.uuid4()), user_id=user_id, movie_id=movie_id, hidden=hidden,
-                       at=datetime.now(UTC))
+def new_hidden(user_id: int, movie_id: int, hidden: bool, event_id: str | None = None) -> HiddenEvent:
+    """A hide (``hidden``) or unhide made now, with the given event id or a fresh one."""
+    return HiddenEvent(event_id=event_id or str(uuid.uuid4()), user_id=user_id, movie_id=movie_id,
+                       hidden=hidden, at=datetime.now(UTC))

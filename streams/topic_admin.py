@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from infra.errors import ServiceUnavailable
 from infra.kafka import KAFKA_HINT
 from infra.settings import Settings
 from schemas.errors import StreamrecError
+from streams import publish_deadline
+
+log = logging.getLogger(__name__)
+DYNAMIC_TOPIC_CONFIG = 1  # a describe_configs entry's source: set on the topic itself
 
 
 @dataclass(frozen=True)
@@ -26,10 +32,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     """streamrec's topics. ``retrain-requests`` has one partition: one trainer at a time.
     ``hidden-items`` ("not interested") is keyed and partitioned by user like ``ratings``;
     its bad events go to ``ratings-dlq`` too (each letter names its source topic), and so
-    do ``impressions``'s (the lists the API served, keyed by user)."""
+    do ``impressions``'s (the lists the API served, keyed by user). The two that take the
+    API's writes are stamped with the broker's append time, which is what a publish's
+    deadline is judged by (:mod:`streams.publish_deadline`)."""
+    stamped = publish_deadline.TOPIC_CONFIG
     return [
-        TopicSpec(settings.topic("ratings"), settings.ratings_partitions),
-        TopicSpec(settings.topic("hidden-items"), settings.ratings_partitions),
+        TopicSpec(settings.topic("ratings"), settings.ratings_partitions, stamped),
+        TopicSpec(settings.topic("hidden-items"), settings.ratings_partitions, stamped),
         TopicSpec(settings.topic("impressions"), settings.ratings_partitions),
         TopicSpec(settings.topic("ratings-dlq"), 1),
         TopicSpec(settings.topic("retrain-requests"), 1),
@@ -58,10 +67,13 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics of :func:`topic_specs`; returns the names created."""
+    """Create the missing topics of :func:`topic_specs` and give the existing ones the
+    settings their spec names; returns the names created."""
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        await _align_configs(admin, [spec for spec in topic_specs(settings)
+                                     if spec.name in existing and spec.config])
         if missing:
             new_topics = [
                 NewTopic(
@@ -82,6 +94,36 @@ async def ensure_topics(settings: Settings) -> list[str]:
                         hint="check the broker's log and the partition/replication settings",
                     )
         return [spec.name for spec in missing]
+
+
+async def _align_configs(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
+    """Set each topic's ``config`` where it differs (a topic made before streamrec named
+    the setting, or by a broker's auto-creation). A topic's alteration replaces all of its
+    own settings, so the ones set on it already are sent along."""
+    if not specs:
+        return
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, spec.name) for spec in specs])
+    values: dict[str, dict[str, str]] = {}  # each topic's settings, whatever set them
+    own: dict[str, dict[str, str]] = {}  # the ones set on the topic itself
+    for response in responses:
+        for _code, _message, _type, name, entries in response.resources:
+            values[name] = {entry[0]: entry[1] for entry in entries}
+            own[name] = {entry[0]: entry[1] for entry in entries
+                         if entry[3] == DYNAMIC_TOPIC_CONFIG and entry[1] is not None}
+    changes = [ConfigResource(ConfigResourceType.TOPIC, spec.name,
+                              configs={**own.get(spec.name, {}), **dict(spec.config)})
+               for spec in specs
+               if any(values.get(spec.name, {}).get(key) != value for key, value in spec.config)]
+    if not changes:
+        return
+    for response in await admin.alter_configs(changes):
+        for code, message, _type, name in response.resources:
+            if code != 0:
+                raise StreamrecError(f"Kafka refused to configure topic {name}: {message or code}",
+                                     hint="check the broker's log; the topic's settings are unchanged")
+    log.info("topic settings aligned: %s", ", ".join(
+        f"{change.name} {change.configs}" for change in changes))
 
 
 async def delete_run_topics(settings: Settings, *, app_id: str | None = None) -> int:

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api import idempotency
 from api.models import HiddenAccepted, json_response
 from api.params import PAIR_EXAMPLE, pair_input, read_body
 from api.services import services_of
@@ -23,9 +24,11 @@ async def _publish(request: Request, hidden: bool) -> JSONResponse:
     given = pair_input(payload, code="invalid_hidden_item", what="hidden item", form=form)
     services = services_of(request)
     publisher = await services.publisher()
-    event = new_hidden(given.user_id, given.movie_id, hidden)
+    action = "hide" if hidden else "unhide"
+    event = new_hidden(given.user_id, given.movie_id, hidden, idempotency.event_id(
+        request.headers, given.event_id, f"{action}|{given.user_id}|{given.movie_id}"))
     await publisher.publish_hidden(event)
-    services.metrics.hidden_accepted.labels("hide" if hidden else "unhide").inc()
+    services.metrics.hidden_accepted.labels(action).inc()
     return json_response(HiddenAccepted(event_id=event.event_id, user_id=event.user_id,
                                         movie_id=event.movie_id, hidden=event.hidden, at=event.at), 202)
 

@@ -3,7 +3,10 @@
 
 Both go on the ratings topic keyed by the user, so a rating and its removal keep their
 order. The pipeline persists them and checks that the movie exists (an unknown movie
-goes to the dead-letter topic), so taking either needs Kafka only, not Postgres.
+goes to the dead-letter topic), so taking either needs Kafka only, not Postgres. A 202
+means the event will be stored; a 503 that it will not be (:mod:`streams.publish_deadline`);
+a retry with the same ``Idempotency-Key`` or ``event_id`` stores it once
+(:mod:`api.idempotency`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api import idempotency
 from api.models import RatingAccepted, RemovalAccepted, json_response
 from api.params import PAIR_EXAMPLE, pair_input, rating_input, read_body
 from api.services import services_of
@@ -23,7 +27,8 @@ async def post_rating(request: Request) -> JSONResponse:
     given = rating_input(payload, form=form)
     services = services_of(request)
     publisher = await services.publisher()
-    event = new_rating(given.user_id, given.movie_id, given.rating)
+    event = new_rating(given.user_id, given.movie_id, given.rating, idempotency.event_id(
+        request.headers, given.event_id, f"rating|{given.user_id}|{given.movie_id}|{given.rating:g}"))
     await publisher.publish_rating(event)
     services.metrics.ratings_accepted.inc()
     return json_response(RatingAccepted(event_id=event.event_id, user_id=event.user_id,
@@ -36,7 +41,8 @@ async def delete_rating(request: Request) -> JSONResponse:
     given = pair_input(payload, code="invalid_removal", what="removal", form=form)
     services = services_of(request)
     publisher = await services.publisher()
-    event = new_removal(given.user_id, given.movie_id)
+    event = new_removal(given.user_id, given.movie_id, idempotency.event_id(
+        request.headers, given.event_id, f"removal|{given.user_id}|{given.movie_id}"))
     await publisher.publish_removal(event)
     services.metrics.removals_accepted.inc()
     return json_response(RemovalAccepted(event_id=event.event_id, user_id=event.user_id,
