@@ -19,6 +19,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api import dashboard, errors, openapi, page
+from api.bodies import BodyBounds
+from api.headers import SecurityHeaders
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, health, hidden, movies, ratings, suggestions, users
 from api.services import Services
@@ -58,7 +60,9 @@ def create_app(settings: Settings) -> Starlette:
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        # Metrics outermost, so the bodies' 408, 429 and 503 are counted too.
+        middleware=[Middleware(SecurityHeaders), Middleware(MetricsMiddleware, metrics=metrics),
+                    Middleware(BodyBounds, settings=settings)],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )

@@ -27,7 +27,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api import charts
-from api.auth import SESSION_COOKIE, SESSION_SECONDS, admin_services, session_value, token_matches
+from api.auth import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    admin_services,
+    client_address,
+    session_value,
+    token_matches,
+)
 from api.errors import DATABASE_DOWN, ApiError
 from api.params import read_body, user_id_param
 from api.services import Services, services_of
@@ -133,9 +140,18 @@ async def login(request: Request) -> Response:
         payload, _form = await read_body(request)
     except ApiError as err:
         return await login_form(request, err.message, err.status)
+    address = client_address(request)
+    wait_s = services.sign_in_failures.retry_after_s(address)
+    if wait_s is not None:
+        throttled = await login_form(request, f"Too many wrong tokens from this address; try again in "
+                                              f"{wait_s} s.", 429)
+        throttled.headers["Retry-After"] = str(wait_s)
+        return throttled
     given = payload.get("token")
     if not isinstance(given, str) or not given or not token_matches(token, given):
+        services.sign_in_failures.failed(address)
         return await login_form(request, "That is not the admin token.", 401)
+    services.sign_in_failures.succeeded(address)
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(SESSION_COOKIE, session_value(token), max_age=SESSION_SECONDS, path="/admin",
                         httponly=True, samesite="strict", secure=request.url.scheme == "https")

@@ -46,14 +46,14 @@ def body_event_id(payload: Mapping[str, object], errors: dict[str, str]) -> str 
 def event_id(headers: Mapping[str, str], given: str | None, request_identity: str) -> str:
     """The id of the event a request publishes: the body's ``given`` id, else the one
     its ``Idempotency-Key`` names for ``request_identity``, else a fresh one. A bad key
-    is a 400."""
-    if given is not None:
-        return given
+    is a 400, with or without ``given``."""
     key = headers.get(HEADER)
-    if key is None:
-        return str(uuid.uuid4())
-    if len(key) > MAX_KEY_CHARS or not _KEY.fullmatch(key):
+    if key is not None and (len(key) > MAX_KEY_CHARS or not _KEY.fullmatch(key)):
         raise ApiError(400, "invalid_idempotency_key",
                        f"the Idempotency-Key header must be 1 to {MAX_KEY_CHARS} printable ASCII "
                        "characters", hint="send a UUID or another unique key per intended write")
+    if given is not None:
+        return given
+    if key is None:
+        return str(uuid.uuid4())
     return str(uuid.uuid5(NAMESPACE, f"{request_identity}\x1f{key}"))

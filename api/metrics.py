@@ -13,6 +13,7 @@ import logging
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,8 +78,12 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+CLIENT_CLOSED = 499  # the status label of a request whose client hung up before the answer
+
+
 class MetricsMiddleware:
-    """Pure ASGI middleware: counts and times each HTTP request; unexpected errors → 500 JSON."""
+    """Pure ASGI middleware: counts and times each HTTP request; unexpected errors → 500 JSON.
+    A client that disconnects mid-request is counted as 499, not as an error of ours."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -101,6 +106,9 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_and_record)
+        except ClientDisconnect:
+            log.debug("the client of %s %s disconnected before the answer", scope["method"], scope["path"])
+            status = CLIENT_CLOSED
         except Exception:
             log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
             status = 500
@@ -118,5 +126,5 @@ class MetricsMiddleware:
         method = scope["method"]
         self.metrics.requests.labels(method, label, str(status)).inc()
         self.metrics.latency.labels(method, label).observe(elapsed)
-        if status >= 400:
+        if status >= 400 and status != CLIENT_CLOSED:  # no answer was sent, none was wrong
             self.metrics.errors.labels(label, str(status)).inc()

@@ -160,11 +160,15 @@ ADMIN = ("adminToken",)
 SESSION = ("adminToken", "adminSession")
 ADMIN_ERRORS = {401: _error("No `Authorization: Bearer` header."),
                 403: _error("Wrong token, or the admin routes are disabled (no STREAMREC_ADMIN_TOKEN)."),
+                429: _error("Too many wrong tokens from this address (see Retry-After)."),
                 503: UNAVAILABLE}
 DENIED = {401: Reply("No admin credentials (a page pointing to /admin/login).", HTML),
-          403: Reply("A wrong bearer token, or the admin token is not set on this server.", HTML)}
+          403: Reply("A wrong bearer token, or the admin token is not set on this server.", HTML),
+          429: Reply("Too many wrong tokens from this address (see Retry-After).", HTML)}
 BODY_ERRORS = {400: _error("The body is not UTF-8 JSON or a form, or the Idempotency-Key is not valid."),
-               413: _error("The body is too large."),
+               408: _error("The body did not arrive in time (STREAMREC_API_BODY_TIMEOUT_S, _MIN_RATE)."),
+               413: _error("The body is too large."), 415: _error("The body's charset is not UTF-8."),
+               429: _error("Too many requests of this client's bodies are still arriving."),
                422: _error("A field is missing or invalid (`error.fields` names each)."), 503: KAFKA_AWAY}
 BODIES = (f"Bodies are JSON or form-encoded, at most {MAX_BODY_BYTES} bytes. A 202 means the event "
           "will be stored, a 503 that it will not be; a retry with the same Idempotency-Key header or "
@@ -297,7 +301,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/admin/login", "Sign in: a session cookie for /admin, then a redirect to it.", {
         303: Reply("Signed in."), 400: Reply("An unreadable form.", HTML),
         401: Reply("Not the admin token.", HTML),
-        403: Reply("The admin token is not set on this server.", HTML), 413: Reply("A form too large.", HTML),
+        403: Reply("The admin token is not set on this server.", HTML),
+        408: Reply("The form did not arrive in time.", HTML), 413: Reply("A form too large.", HTML),
+        415: Reply("A form whose charset is not UTF-8.", HTML),
+        429: Reply("Too many wrong tokens from this address (see Retry-After).", HTML),
     }, body=m.Login, body_types=(FORM,)),
     Operation("post", "/admin/logout", "Sign out: the session cookie is removed.",
               {303: Reply("Signed out.")}),

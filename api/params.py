@@ -129,7 +129,17 @@ async def read_body(request: Request, example: str = RATING_EXAMPLE,
             raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type, _, parameters = request.headers.get("content-type", "").partition(";")
+    content_type = content_type.strip().lower()
+    charset = _charset(parameters)
+    if charset not in (None, "utf-8", "utf8"):
+        raise ApiError(415, "unsupported_charset", f"the body's charset {charset[:40]!r} is not UTF-8",
+                       hint="send the body as UTF-8 (charset=utf-8, or no charset)")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ApiError(400, "invalid_encoding", "the body is not UTF-8",
+                       hint="send JSON or a form encoded as UTF-8") from err
     if content_type == "application/x-www-form-urlencoded":
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
@@ -149,6 +159,15 @@ async def read_body(request: Request, example: str = RATING_EXAMPLE,
         raise ApiError(422, invalid, "the body must be a JSON object",
                        fields={"body": f"expected an object, got {type(payload).__name__}"})
     return payload, False
+
+
+def _charset(parameters: str) -> str | None:
+    """The ``charset`` of a Content-Type's parameters (after its ``;``), lower-cased."""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 def _id_field(payload: Mapping[str, object], name: str, errors: dict[str, str], form: bool) -> int:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from api.impressions import ImpressionLog
 from api.metrics import Metrics
+from api.throttle import FailureThrottle
 from infra import db
 from infra.errors import ServiceUnavailable
 from infra.settings import Settings
@@ -40,6 +41,8 @@ class Services:
         self._pool_error: tuple[float, ServiceUnavailable] | None = None
         self._kafka_error: tuple[float, ServiceUnavailable] | None = None
         self.impressions = ImpressionLog(settings, metrics, self.publisher)
+        # Wrong admin tokens, by client address.
+        self.sign_in_failures = FailureThrottle(max_failures=settings.api_admin_failures_per_minute)
 
     async def open(self) -> None:
         """Try both services; one that is down is logged, not fatal."""

@@ -17,7 +17,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from bench.common import BenchRun, Scale, at_least, at_most, bench_run
+from bench.common import BenchRun, Scale, at_least, at_most, bench_run, free_port
 from bench.dataload import load_movies, load_ratings
 from bench.predict_core import _fake_factors
 from infra import db
@@ -79,15 +78,9 @@ LIMITS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     def __init__(self, factory: str, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",

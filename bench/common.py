@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -116,6 +117,13 @@ def at_most(name: str, value: float, limit: float, unit: str) -> Target:
 
 def at_least(name: str, value: float, limit: float, unit: str) -> Target:
     return Target(name, value, unit, f"≥ {limit:g} {unit}".strip(), value >= limit)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def now_iso() -> str:

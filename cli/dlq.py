@@ -110,6 +110,8 @@ def replay(
         extras.append(f"{len(outcome.still_failing)} that would fail again left")
     if outcome.unreadable:
         extras.append(f"{outcome.unreadable} unreadable skipped")
+    if outcome.unknown_reason:
+        extras.append(f"{outcome.unknown_reason} of reasons streamrec does not know left")
     console.print(f"{summary} ({', '.join(extras)}); group {outcome.group}"
                   + ("; dry run: nothing sent or recorded" if dry_run else ""),
                   highlight=False, markup=False)

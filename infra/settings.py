@@ -204,6 +204,21 @@ class Settings(BaseSettings):
     api_header_timeout_s: float = Field(
         10.0, gt=0, description="How long a client may take to send a request's headers.")
     api_keep_alive_s: int = Field(5, ge=1, description="Idle seconds before a kept-alive connection closes.")
+    api_admin_failures_per_minute: int = Field(
+        5, ge=1, description="Wrong admin tokens (sign-in form or bearer header) one address may "
+        "send in a minute; beyond, 429 until the minute has passed.")
+    api_body_timeout_s: float = Field(
+        10.0, gt=0, description="How long a client may take to send a request's body, at most "
+        "(a body must also come at api_body_min_rate; beyond either, 408).")
+    api_body_min_rate: int = Field(
+        1024, ge=1, description="Bytes a second a request's body must come at, on average, after "
+        "a 2 s grace.")
+    api_max_unfinished_bodies: int = Field(
+        256, ge=1, description="Requests whose body is still arriving, at most, in one API process "
+        "(beyond: 503).")
+    api_max_unfinished_bodies_per_client: int = Field(
+        16, ge=1, description="Requests whose body is still arriving, at most, from one client "
+        "address (beyond: 429).")
     api_max_concurrency: int = Field(
         2000, ge=1, description="Connections and requests one API process serves at once; beyond, 503.")
     worker_wait_for_services: bool = Field(

@@ -76,12 +76,17 @@ def load_json(data: bytes, *, max_bytes: int) -> object | Unreadable:
     if data.count(b"[") + data.count(b"{") > MAX_DEPTH and nesting_depth(data) > MAX_DEPTH:
         return Unreadable(Problem.TOO_DEEP, f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
-        value: object = json.loads(data, parse_int=_bounded_int)
+        # UTF-8 only (RFC 8259 §8.1): json.loads would take UTF-16 and UTF-32 bytes too.
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return Unreadable(Problem.INVALID_JSON, f"not UTF-8: {err}"[:200])
+    try:
+        value: object = json.loads(text, parse_int=_bounded_int)
     except _NumberTooLarge as err:
         return Unreadable(Problem.NUMBER_TOO_LARGE, str(err))
     except RecursionError:  # unreachable after the depth check; kept as the last guard
         return Unreadable(Problem.TOO_DEEP, "JSON nested too deeply to parse")
-    except (UnicodeDecodeError, ValueError) as err:
+    except ValueError as err:
         return Unreadable(Problem.INVALID_JSON, f"not JSON: {err}"[:200])
     return value
 

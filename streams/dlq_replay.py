@@ -32,7 +32,7 @@ from schemas.errors import StreamrecError
 from schemas.events import DeadLetter
 from schemas.hidden import parse_hidden
 from schemas.impressions import parse_impression
-from schemas.ratings import Invalid, Origin, parse_rating
+from schemas.ratings import Invalid, Origin, Reason, parse_rating
 from streams import topic_inspect
 from streams.deadletter import original_bytes
 from streams.topic_inspect import Kafka
@@ -211,6 +211,9 @@ class ReplayOutcome:
     dry_run: bool
     replayed: list[Letter] = field(default_factory=list)
     skipped: int = 0  # other reasons: still replayable later
+    # Reasons streamrec never writes (a letter of another program, or of a later version):
+    # left pending, not republished, since nothing says replaying them is safe.
+    unknown_reason: int = 0
     still_failing: list[Letter] = field(default_factory=list)  # left pending, not republished
     already_replayed: int = 0
     unreadable: int = 0
@@ -223,6 +226,7 @@ class ReplayOutcome:
             "replayed": len(self.replayed),
             "skipped_other_reasons": self.skipped,
             "still_failing": len(self.still_failing),
+            "unknown_reason": self.unknown_reason,
             "already_replayed": self.already_replayed,
             "unreadable": self.unreadable,
             "stopped_early_at": self.stopped_early_at,
@@ -331,8 +335,9 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
                     outcome.unreadable += 1  # never replayable: counts as handled
                     continue
                 other_reason = reason is not None and letter.reason != reason
-                fails_again = not other_reason and would_fail_again(letter, settings)
-                if other_reason or fails_again:
+                unknown = not other_reason and letter.reason not in KNOWN_REASONS
+                fails_again = not (other_reason or unknown) and would_fail_again(letter, settings)
+                if other_reason or unknown or fails_again:
                     if pending.would_grow(record.offset) and len(pending.ranges) >= MAX_PENDING_RANGES:
                         stop_at = record.offset
                         outcome.stopped_early_at = record.offset
@@ -341,6 +346,8 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
                     if fails_again:
                         outcome.still_failing.append(Letter(tp.partition, record.offset, letter,
                                                             "fails again: left"))
+                    elif unknown:
+                        outcome.unknown_reason += 1
                     else:
                         outcome.skipped += 1
                     continue
@@ -352,6 +359,8 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
         await consumer.commit({tp: OffsetAndMetadata(p.committed, p.metadata()) for tp, p in commits.items()})
     return outcome
 
+
+KNOWN_REASONS = frozenset(str(known) for known in Reason)  # the only letters replayed
 
 # The topics whose letters go back where they came from, with their parser; every other
 # letter (of ``ratings`` or of an operator's ``dlq skip``) goes to ``ratings``.

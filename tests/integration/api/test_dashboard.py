@@ -3,6 +3,7 @@ panel shows, from the real Postgres and Kafka."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import asyncpg
@@ -10,7 +11,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from api.auth import SESSION_COOKIE
+from api import auth
+from api.auth import SESSION_COOKIE, SESSION_SECONDS
+from api.throttle import FailureThrottle
 from infra.settings import Settings
 from schemas.ratings import Invalid, Origin, Reason
 from streams.deadletter import RawMessage, dead_letter
@@ -146,3 +149,54 @@ async def test_user_panel_says_how_the_list_was_made(client: httpx.AsyncClient, 
     assert "popular fallback" in popular and "No stored list" in popular
     bad = await client.get("/admin/fragments/user?user_id=abc", headers=AUTH)
     assert bad.status_code == 400 and "<p" in bad.text
+
+
+async def test_wrong_tokens_are_throttled_per_address(client: httpx.AsyncClient) -> None:
+    """Five wrong tokens a minute, by form or by header, then 429 with Retry-After, even
+    for the right token, until the window has passed."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for _ in range(3):
+        assert (await client.post("/admin/login", content="token=guess", headers=form)).status_code == 401
+    for _ in range(2):
+        wrong = await client.get("/api/admin/models", headers={"authorization": "Bearer guess"})
+        assert wrong.status_code == 403
+    throttled = await client.post("/admin/login", content=f"token={ADMIN_TOKEN}", headers=form)
+    assert throttled.status_code == 429 and 1 <= int(throttled.headers["retry-after"]) <= 60
+    assert SESSION_COOKIE not in throttled.cookies
+    by_header = await client.get("/api/admin/models", headers=AUTH)
+    assert by_header.status_code == 429 and by_header.json()["error"]["code"] == "too_many_failures"
+
+
+def test_the_failure_throttle_forgets_old_failures_and_stays_bounded() -> None:
+    throttle = FailureThrottle(max_failures=2, window_s=10, max_addresses=3)
+    throttle.failed("a", now=0)
+    throttle.failed("a", now=1)
+    assert throttle.retry_after_s("a", now=2) == 8
+    assert throttle.retry_after_s("a", now=10.5) is None  # the first failure left the window
+    for n, address in enumerate("bcdef"):
+        throttle.failed(address, now=20 + n)
+    assert len(throttle) == 3
+
+
+async def test_a_signed_cookie_expiring_past_the_session_lifetime_is_refused(
+        client: httpx.AsyncClient) -> None:
+    far = int(time.time()) + 10 * SESSION_SECONDS
+    forged = f"{far}.{auth._signature(ADMIN_TOKEN, far)}"  # signed with the token itself
+    assert (await client.get("/admin", headers={"cookie": f"{SESSION_COOKIE}={forged}"})).status_code == 401
+    fresh = auth.session_value(ADMIN_TOKEN)
+    assert (await client.get("/admin", headers={"cookie": f"{SESSION_COOKIE}={fresh}"})).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/login", "/admin"])
+async def test_html_answers_carry_the_security_headers(client: httpx.AsyncClient, path: str) -> None:
+    page = await client.get(path, headers=AUTH)
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy  # no inline scripts
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
+    data = await client.get("/healthz")
+    assert data.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in data.headers

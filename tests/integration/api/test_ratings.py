@@ -77,7 +77,13 @@ async def test_invalid_form_fields_are_422(client: httpx.AsyncClient) -> None:
     [
         (b"{not json", "application/json", 400, "invalid_json"),
         (b"", "application/json", 400, "invalid_json"),
-        (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (b"\xff\xfe", "application/json", 400, "invalid_encoding"),
+        ('{"user_id": 1, "movie_id": 2, "rating": 4}'.encode("utf-16"), "application/json", 400,
+         "invalid_encoding"),  # JSON is UTF-8 only
+        (b'{"user_id": 1, "movie_id": 2, "rating": 4}', "application/json; charset=utf-16", 415,
+         "unsupported_charset"),
+        (b"user_id=1&movie_id=2&rating=4", "application/x-www-form-urlencoded; charset=latin-1", 415,
+         "unsupported_charset"),
         (b"user_id=1", "text/plain", 400, "invalid_body"),
         (b"[1, 2, 3]", "application/json", 422, "invalid_rating"),
         (b"x" * 20_000, "application/json", 413, "payload_too_large"),
@@ -88,3 +94,21 @@ async def test_bodies_that_are_not_a_rating(client: httpx.AsyncClient, content: 
     response = await client.post("/api/ratings", content=content, headers={"content-type": content_type})
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
+
+
+async def test_a_retry_with_the_same_key_or_event_id_publishes_the_same_event(
+        client: httpx.AsyncClient, topics: Settings) -> None:
+    body = {"user_id": 12, "movie_id": 34, "rating": 4.5}
+    keyed = [await client.post("/api/ratings", json=body, headers={"Idempotency-Key": "try-1"})
+             for _ in range(2)]
+    other = await client.post("/api/ratings", json=body, headers={"Idempotency-Key": "try-2"})
+    own = str(uuid.uuid4())
+    given = await client.post("/api/ratings", json={**body, "event_id": own})
+    assert [r.status_code for r in [*keyed, other, given]] == [202] * 4
+    ids = [r.json()["event_id"] for r in [*keyed, other, given]]
+    assert ids[0] == ids[1] != ids[2] and ids[3] == own
+    published = [value["event_id"] for _, value in await consume(topics, "ratings", count=4)]
+    assert published == ids
+
+    bad = await client.post("/api/ratings", json=body, headers={"Idempotency-Key": " "})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_idempotency_key"

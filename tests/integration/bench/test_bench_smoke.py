@@ -24,6 +24,8 @@ KEYS = {
     "online": {"impressions_per_s", "ratings_attributed_per_s", "attributions", "attributable",
                "attributions_exact", "targets", "machine"},
     "store": {"artifact_bytes", "store_s", "second_host_load_s", "cached_load_s", "targets", "machine"},
+    "slowbody": {"sockets", "readyz_ms", "readyz_before_ms", "api_peak_rss_bytes", "flood_answers",
+                 "targets", "machine"},
     "mixed": {"api_latency_ms", "freshness_ms", "freshness_clock", "lag_per_second", "retrain",
               "worker_peak_rss_bytes", "targets", "machine"},
 }

@@ -83,3 +83,17 @@ def test_replay_republishes_the_original_bytes_once(cli: Cli) -> None:
     cli.produce("ratings-dlq", [_letter("unknown_movie", b"7", b'{"user_id": 7}', offset=4)])
     assert cli.json("dlq", "replay")["replayed"] == 1
     assert len(_republished(cli)) == 3
+
+
+def test_replay_leaves_a_letter_of_a_reason_it_does_not_know(cli: Cli) -> None:
+    """Only streamrec's own reasons are replayed: a letter of any other (forged, or of a
+    later version) is counted, left pending, and never republished."""
+    cli.produce("ratings-dlq", [_letter("made_up_reason", *MISSING_1, offset=1),
+                                _letter("unknown_movie", *MISSING_2, offset=2)])
+    for _ in range(2):
+        outcome = cli.json("dlq", "replay")
+        assert outcome["unknown_reason"] == 1
+    assert outcome["replayed"] == 0  # the known one went the first time
+    assert _republished(cli) == [MISSING_2]
+    assert "1 of reasons streamrec does not know left" in cli.run("dlq", "replay").stdout
+    assert [item["status"] for item in cli.json("dlq", "list")] == ["pending", "replayed"]

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
-from api import openapi
+from api import idempotency, openapi
 from api.app import create_app
 from api.metrics import Metrics, MetricsMiddleware
 from api.models import RemovalAccepted, json_response
@@ -58,7 +58,9 @@ def test_the_description_takes_its_limits_from_the_code_that_enforces_them() -> 
     removal = description["paths"]["/api/ratings"]["delete"]
     assert removal["requestBody"]["content"][
         "application/x-www-form-urlencoded"]["schema"] == {"$ref": "#/components/schemas/UserMovie"}
-    assert set(removal["responses"]) == {"202", "400", "413", "422", "503"}
+    assert set(removal["responses"]) == {"202", "400", "408", "413", "415", "422", "429", "503"}
+    header = {p["name"]: p for p in removal["parameters"]}["Idempotency-Key"]
+    assert header["in"] == "header" and header["schema"]["maxLength"] == idempotency.MAX_KEY_CHARS
 
 
 def test_answers_built_from_models_are_as_before() -> None:

@@ -35,6 +35,9 @@ def _event(**fields: object) -> bytes:
         (_event(rated_at="1970-01-01T00:00:00Z"), Reason.INVALID_RATED_AT),
         (_event(rated_at=1e300), Reason.INVALID_RATED_AT),
         (_event(rated_at=-1e18), Reason.INVALID_RATED_AT),
+        (_event().decode().encode("utf-16"), Reason.INVALID_JSON),  # JSON is UTF-8 only
+        (_event().decode().encode("utf-32-le"), Reason.INVALID_JSON),
+        (b"\xef\xbb\xbf" + _event(), Reason.INVALID_JSON),  # a BOM is not JSON either
     ],
 )
 def test_each_poison_pill_gets_a_reason(value: bytes, reason: Reason) -> None:
