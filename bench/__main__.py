@@ -24,7 +24,7 @@ from bench.report import write_report
 from infra.settings import Settings, load_settings
 
 BENCHMARKS = ("predict", "ingest", "retrain", "quality", "api", "realtime", "mixed", "online", "scale",
-              "store", "spark", "slowbody")
+              "store", "spark", "slowbody", "notaken")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -8,8 +8,8 @@ from typing import Any
 
 from bench.common import load_results
 
-ORDER = ("predict", "ingest", "retrain", "api", "slowbody", "quality", "realtime", "mixed", "online", "scale",
-         "store", "spark")
+ORDER = ("predict", "ingest", "retrain", "api", "slowbody", "notaken", "quality", "realtime", "mixed",
+         "online", "scale", "store", "spark")
 
 NOT_RUN = {
     "api": "Not measured: `api/` (the Starlette app, `api.app.create_app`) did not exist when the "

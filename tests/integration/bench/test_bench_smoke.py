@@ -26,6 +26,8 @@ KEYS = {
     "store": {"artifact_bytes", "store_s", "second_host_load_s", "cached_load_s", "targets", "machine"},
     "slowbody": {"sockets", "readyz_ms", "readyz_before_ms", "api_peak_rss_bytes", "flood_answers",
                  "targets", "machine"},
+    "notaken": {"answered_503", "stored_after_503", "stored_after_retries", "late_records_skipped",
+                "targets", "machine"},
     "mixed": {"api_latency_ms", "freshness_ms", "freshness_clock", "lag_per_second", "retrain",
               "worker_peak_rss_bytes", "targets", "machine"},
 }
