@@ -8,8 +8,11 @@ bounds live here, as ASGI middleware around the routes:
   ``STREAMREC_API_BODY_TIMEOUT_S`` (a chunked body, of unknown length, gets the latter);
   past it the client gets 408 and the connection is closed;
 - **caps** on requests whose body is still arriving: per client address (beyond, 429)
-  and in all (beyond, 503), answered at once without reading the body, so a flood of
-  slow bodies holds a bounded number of connections for a bounded time.
+  and in all (beyond, 503), answered without reading the rest of the body, so a flood
+  of slow bodies holds a bounded number of connections for a bounded time. Only bodies
+  the server does not hold whole yet count (:func:`_already_received`), and a request
+  over a cap whose body completes within ``OVER_CAP_GRACE_S`` is still taken: a burst
+  of quick requests is not a flood of slow ones.
 """
 
 from __future__ import annotations
@@ -64,10 +67,22 @@ class BodyBounds:
         if length == 0:
             await self.app(scope, receive, send)
             return
+        deadline = time.monotonic() + self.deadline_s(length)
+        received, pending = await _already_received(receive)
+        if pending is None:  # the whole body is here: nothing to bound or to count
+            await self.app(scope, _replaying(received, receive), send)
+            return
         client = scope["client"][0] if scope.get("client") else "-"
         refused = self._refusal(client)
         if refused is not None:
-            await refused.response()(scope, receive, send)
+            # Over a cap, a body that completes within a moment is still taken (a client
+            # writes its headers and its body apart); one that does not is refused.
+            more, pending = await _completed_soon(receive, pending)
+            if pending is not None:
+                pending.cancel()
+                await refused.response()(scope, receive, send)
+                return
+            await self.app(scope, _replaying(received + more, receive), send)
             return
         self._arriving[client] += 1
         arriving = [True]  # until the body's last part (or a disconnect) is received
@@ -80,9 +95,9 @@ class BodyBounds:
                     del self._arriving[client]
 
         try:
-            await self.app(scope, _bounded(receive, time.monotonic() + self.deadline_s(length), done),
-                           send)
+            await self.app(scope, _replaying(received, _bounded(receive, pending, deadline, done)), send)
         finally:
+            pending.cancel()
             done()
 
     def _refusal(self, client: str) -> ApiError | None:
@@ -98,17 +113,70 @@ class BodyBounds:
         return None
 
 
-def _bounded(receive: Receive, deadline: float, done: Callable[[], None]) -> Callable[[], Awaitable[Message]]:
-    """``receive`` that raises a 408 when the body is not complete by ``deadline``, and
-    calls ``done`` once it is (later calls, e.g. a wait for a disconnect, are not bounded)."""
+async def _already_received(receive: Receive) -> tuple[list[Message], asyncio.Task[Message] | None]:
+    """The body's messages the server holds already, and the pending read of the next
+    one (None: the body is complete). A message the server holds is answered without
+    waiting, so one step of the read's task tells whether it is there: this counts what
+    has not arrived, not what the app has not read yet (a burst of quick requests is not
+    a flood of slow ones)."""
+    received: list[Message] = []
+    while True:
+        read = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)  # the read's first step runs before this one resumes
+        if not read.done():
+            return received, read
+        message = read.result()
+        received.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return received, None
+
+
+OVER_CAP_GRACE_S = 0.25
+
+
+async def _completed_soon(receive: Receive, pending: asyncio.Task[Message]
+                          ) -> tuple[list[Message], asyncio.Task[Message] | None]:
+    """The body's further messages if they complete it within ``OVER_CAP_GRACE_S``, and
+    the read still pending (None: complete)."""
+    received: list[Message] = []
+    deadline = time.monotonic() + OVER_CAP_GRACE_S
+    read = pending
+    while True:
+        finished, _ = await asyncio.wait([read], timeout=max(0.0, deadline - time.monotonic()))
+        if not finished:
+            return received, read
+        message = read.result()
+        received.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return received, None
+        read = asyncio.ensure_future(receive())
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` that answers ``messages`` first, then as ``receive``."""
+    pending = list(reversed(messages))
+
+    async def replaying_receive() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replaying_receive
+
+
+def _bounded(receive: Receive, pending: asyncio.Task[Message], deadline: float,
+             done: Callable[[], None]) -> Callable[[], Awaitable[Message]]:
+    """``receive`` (its next message the ``pending`` read) that raises a 408 when the
+    body is not complete by ``deadline``, and calls ``done`` once it is (later calls,
+    e.g. a wait for a disconnect, are not bounded)."""
     finished = False
+    first: asyncio.Task[Message] | None = pending
 
     async def bounded_receive() -> Message:
-        nonlocal finished
+        nonlocal finished, first
         if finished:
             return await receive()
+        next_message, first = (first if first is not None else receive()), None
         try:
-            message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            message = await asyncio.wait_for(next_message, max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             finished = True
             done()
@@ -120,4 +188,3 @@ def _bounded(receive: Receive, deadline: float, done: Callable[[], None]) -> Cal
         return message
 
     return bounded_receive
-

@@ -151,7 +151,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _measure(bench: BenchRun, stack: Settings, writes: int, away_s: float,
-                   frozen_s: float) -> dict[str, Any]:
+                   frozen_s: float, settle_s: float) -> dict[str, Any]:
     settings = bench.settings
     data = generate(200, 120, 1000, seed=7)
     conn = await asyncpg.connect(settings.database_url)
@@ -180,7 +180,7 @@ async def _measure(bench: BenchRun, stack: Settings, writes: int, away_s: float,
             finally:
                 os.kill(record.pid, signal.SIGCONT)
             await _marker(api, settings, 9002, movie)
-            await asyncio.sleep(10)  # time for any late record to be read
+            await asyncio.sleep(settle_s)  # time for any late record to be read
             stored_503 = {phase: await _stored(settings, phase, writes) for phase in PHASE_USERS}
             retry_statuses = []
             for _ in range(2):
@@ -197,9 +197,9 @@ async def _measure(bench: BenchRun, stack: Settings, writes: int, away_s: float,
 
 async def run(base: Settings, scale: Scale) -> dict[str, Any]:
     smoke = scale.name == "smoke"
-    writes, away_s, frozen_s = (10, 3.0, 3.0) if smoke else (100, 60.0, 15.0)
+    writes, away_s, frozen_s, settle_s = (10, 3.0, 3.0, 3.0) if smoke else (100, 60.0, 15.0, 10.0)
     async with own_stack(base) as stack, bench_run(stack, "notaken", topics=True) as bench:
-        measured = await _measure(bench, stack, writes, away_s, frozen_s)
+        measured = await _measure(bench, stack, writes, away_s, frozen_s, settle_s)
     away, frozen = measured["away"], measured["frozen"]
     stored_503, stored_retried = measured["stored_503"], measured["stored_retried"]
     retry_statuses, skipped = measured["retry_statuses"], measured["skipped"]

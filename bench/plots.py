@@ -229,10 +229,40 @@ def _online(fig: Figure, r: dict[str, Any]) -> None:
     ax2.set_title("ratings credited to an impression")
 
 
+def _slowbody(fig: Figure, r: dict[str, Any]) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    points = ["p50", "p95", "p99"]
+    width = 0.4
+    for offset, (key, label) in enumerate((("readyz_before_ms", "before the flood"),
+                                           ("readyz_ms", f"{r['sockets']:,} slow sockets"))):
+        ax1.bar([i + offset * width for i in range(3)], [r[key][p] for p in points], width, label=label)
+    ax1.set_xticks([i + width / 2 for i in range(3)], points)
+    ax1.axhline(100, color="red", linestyle="--", label="target p99 100 ms")
+    ax1.set_ylabel("/readyz ms")
+    ax1.legend(fontsize=7)
+    answers = r["flood_answers"]
+    ax2.bar(list(answers), list(answers.values()), color="#6a51a3")
+    ax2.set_title("what the flood's requests got")
+
+
+def _notaken(fig: Figure, r: dict[str, Any]) -> None:
+    ax = fig.subplots()
+    phases = list(r["answered_503"])
+    width = 0.27
+    for offset, (key, label) in enumerate((("answered_503", "answered 503"),
+                                           ("stored_after_503", "stored after Kafka returned"),
+                                           ("stored_after_retries", "stored after 2 retries with the key"))):
+        ax.bar([i + offset * width for i in range(len(phases))], [r[key][p] for p in phases], width,
+               label=label)
+    ax.set_xticks([i + width for i in range(len(phases))], [f"Kafka {p}" for p in phases])
+    ax.set_ylabel("ratings")
+    ax.legend(fontsize=7)
+
+
 PLOTS: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
     "predict": _predict, "ingest": _ingest, "retrain": _retrain, "quality": _quality, "api": _api,
     "realtime": _realtime, "mixed": _mixed, "online": _online, "scale": _scale, "store": _store,
-    "spark": _spark,
+    "spark": _spark, "slowbody": _slowbody, "notaken": _notaken,
 }
 
 

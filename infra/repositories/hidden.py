@@ -32,7 +32,9 @@ ORDER BY user_id, movie_id  -- rows locked in one order: two writers never deadl
 ON CONFLICT (user_id, movie_id) DO UPDATE
     SET hidden = EXCLUDED.hidden, hidden_at = EXCLUDED.hidden_at, event_id = EXCLUDED.event_id,
         ingest_xid = pg_current_xact_id()
+    -- The same event again (a retry with its idempotency key, a redelivery) changes nothing.
     WHERE (EXCLUDED.hidden_at, EXCLUDED.event_id) > (h.hidden_at, h.event_id)
+      AND EXCLUDED.event_id <> h.event_id
 RETURNING h.hidden
 """
 

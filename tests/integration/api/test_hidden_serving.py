@@ -116,6 +116,11 @@ async def test_latest_at_wins_and_a_replay_changes_nothing(seeded: asyncpg.Pool)
         assert await hidden_repo.store(conn, [later, _event(7, 3, False, T0 + timedelta(minutes=7))]) == (
             hidden_repo.HiddenStored(2, 1, 0))
         assert await hidden_repo.hidden_movies(conn, 7) == [3]
+        # A retry of the same event, made later (an idempotency key's event id): no change.
+        stored = await conn.fetchrow("SELECT *, ingest_xid::text AS xid FROM hidden_items")
+        retry = _event(7, 3, True, T0 + timedelta(minutes=30), event_id=later.event_id)
+        assert await hidden_repo.store(conn, [retry]) == hidden_repo.HiddenStored(1, 0, 0)
+        assert await conn.fetchrow("SELECT *, ingest_xid::text AS xid FROM hidden_items") == stored
         read = await ratings_repo.rated_pairs(conn, [7, 8])
         pairs = (read.hidden_user_ids, read.hidden_movie_ids, read.movie_ids)
         assert [ids.tolist() for ids in pairs] == [[7], [3], []]

@@ -161,6 +161,9 @@ def test_unfinished_bodies_are_capped_per_client_and_health_answers(body_bounded
         started = time.monotonic()
         assert httpx.get(f"http://127.0.0.1:{body_bounded_api}/healthz", timeout=5).status_code == 200
         assert time.monotonic() - started < 1
+        # Over the cap, a request whose body is complete is still taken.
+        whole = httpx.post(f"http://127.0.0.1:{body_bounded_api}/api/ratings", json={"user_id": 1})
+        assert whole.status_code == 422
     finally:
         for sock in slow:
             sock.close()
