@@ -204,6 +204,9 @@ class Settings(BaseSettings):
     api_header_timeout_s: float = Field(
         10.0, gt=0, description="How long a client may take to send a request's headers.")
     api_keep_alive_s: int = Field(5, ge=1, description="Idle seconds before a kept-alive connection closes.")
+    api_max_connections_per_client: int = Field(
+        256, ge=1, description="Connections one client address may hold open to one API process; "
+        "beyond, a new one is closed at once (behind a proxy, every client is the proxy's address).")
     api_admin_failures_per_minute: int = Field(
         5, ge=1, description="Wrong admin tokens (sign-in form or bearer header) one address may "
         "send in a minute; beyond, 429 until the minute has passed.")

@@ -26,6 +26,7 @@ HEADER_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 4
 BODY_TIMEOUT_S = 1.5
 BODIES_PER_CLIENT = 3
+CONNECTIONS_PER_CLIENT = 6
 SLOW_POST = (b"POST /api/ratings HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
              b"Content-Length: 100\r\n\r\n{")
 SLOW_CHUNKED = (b"POST /api/hidden HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
@@ -69,7 +70,8 @@ def api_process(settings: Settings, database_url: str, tmp_path: Path) -> Iterat
 @pytest.fixture
 def body_bounded_api(settings: Settings, database_url: str, tmp_path: Path) -> Iterator[int]:
     with _api(settings, database_url, tmp_path, STREAMREC_API_BODY_TIMEOUT_S=str(BODY_TIMEOUT_S),
-              STREAMREC_API_MAX_UNFINISHED_BODIES_PER_CLIENT=str(BODIES_PER_CLIENT)) as port:
+              STREAMREC_API_MAX_UNFINISHED_BODIES_PER_CLIENT=str(BODIES_PER_CLIENT),
+              STREAMREC_API_MAX_CONNECTIONS_PER_CLIENT=str(CONNECTIONS_PER_CLIENT)) as port:
         yield port
 
 
@@ -185,3 +187,18 @@ def test_a_client_that_hangs_up_mid_body_is_counted_as_499_not_500(
     assert dict(counted) == {"499": "3.0"}
     assert 'status="500"' not in metrics
     assert "Traceback" not in (tmp_path / "api.log").read_text()
+
+
+def test_connections_beyond_the_per_client_cap_are_closed_at_once(body_bounded_api: int) -> None:
+    held = [socket.create_connection(("127.0.0.1", body_bounded_api)) for _ in range(CONNECTIONS_PER_CLIENT)]
+    try:
+        time.sleep(0.2)  # the server has accepted them
+        with socket.create_connection(("127.0.0.1", body_bounded_api)) as extra:
+            with contextlib.suppress(OSError):  # it may be closed already
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n")
+            assert _answer(extra, 1)[2] == b""  # closed without an answer
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert httpx.get(f"http://127.0.0.1:{body_bounded_api}/healthz", timeout=5).status_code == 200
