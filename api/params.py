@@ -136,16 +136,12 @@ async def read_body(request: Request, example: str = RATING_EXAMPLE,
         raise ApiError(415, "unsupported_charset", f"the body's charset {charset[:40]!r} is not UTF-8",
                        hint="send the body as UTF-8 (charset=utf-8, or no charset)")
     try:
-        body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ApiError(400, "invalid_encoding", "the body is not UTF-8",
                        hint="send JSON or a form encoded as UTF-8") from err
     if content_type == "application/x-www-form-urlencoded":
-        try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError as err:
-            raise ApiError(400, "invalid_body", "the form body is not UTF-8") from err
-        return dict(pairs), True
+        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False)), True
     if content_type not in ("", "application/json") and not content_type.endswith("+json"):
         raise ApiError(400, "invalid_body", f"unsupported content type {content_type!r}",
                        hint="send application/json or application/x-www-form-urlencoded")

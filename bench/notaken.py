@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 
 from api.app import create_app
-from bench.common import BenchRun, Scale, at_least, at_most, bench_run, free_port
+from bench.common import BenchRun, Scale, at_least, at_most, bench_run
 from infra import db
 from infra.kafka import quiet_kafka_logs
 from infra.repositories import movies as movies_repo
@@ -57,25 +57,12 @@ LIMITS = (
 )
 
 
-def _stack_settings(base: Settings) -> Settings:
-    home = Path(tempfile.mkdtemp(prefix="streamrec-bench-stack-"))
-    home.chmod(0o755)  # the postgres user must reach its data directory
-    jar_cache = (base.home / "cache").resolve()
-    if jar_cache.is_dir():
-        (home / "cache").symlink_to(jar_cache)
-    return base.model_copy(update={
-        "home": home, "kafka_bootstrap": f"127.0.0.1:{free_port()}",
-        "kafka_controller_port": free_port(),
-        "database_url": f"postgresql://streamrec:streamrec@127.0.0.1:{free_port()}/streamrec",
-        "kafka_heap": "384m",
-    })
-
-
 @contextlib.asynccontextmanager
 async def own_stack(base: Settings) -> AsyncIterator[Settings]:
     """A Kafka and Postgres of this run's own, so stopping them disturbs nothing else.
     (The stack's code checks readiness with asyncio.run: it runs off this loop.)"""
-    settings = await asyncio.to_thread(_stack_settings, base)
+    home = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="streamrec-bench-stack-"))
+    settings = await asyncio.to_thread(control.private_settings, base, home)
     try:
         await asyncio.to_thread(control.up, settings, lambda service, outcome: None)
         await asyncio.to_thread(db.migrate, settings.database_url)

@@ -44,6 +44,7 @@ MAX_PENDING_RANGES = 60
 JOIN_TIMEOUT_S = 30.0
 READ_STALL_TIMEOUT_S = 10.0
 REPLAY_HEADER = "streamrec-replayed-from"
+KNOWN_REASONS = frozenset(str(known) for known in Reason)  # the only letters replayed
 
 
 def replay_group(settings: Settings) -> str:
@@ -359,8 +360,6 @@ async def replay(kafka: Kafka, *, reason: str | None = None, dry_run: bool = Fal
         await consumer.commit({tp: OffsetAndMetadata(p.committed, p.metadata()) for tp, p in commits.items()})
     return outcome
 
-
-KNOWN_REASONS = frozenset(str(known) for known in Reason)  # the only letters replayed
 
 # The topics whose letters go back where they came from, with their parser; every other
 # letter (of ``ratings`` or of an operator's ``dlq skip``) goes to ``ratings``.

@@ -3,8 +3,10 @@ Spark cluster when asked for (``up --spark``)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from infra.settings import Settings
 from infra.stack import kafka, postgres, spark
@@ -48,6 +50,29 @@ def status(settings: Settings) -> StackStatus:
         spark_master=settings.spark_cluster_url,
         spark_pid=spark_proc.pid if spark_proc else None,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def private_settings(base: Settings, home: Path) -> Settings:
+    """Settings of a stack of its own under ``home`` (free loopback ports, a small Kafka
+    heap, the jars of ``base``'s cache), so a caller may stop and freeze its services
+    without disturbing anyone else's."""
+    home.chmod(0o755)  # the postgres user must reach its data directory
+    jar_cache = (base.home / "cache").resolve()
+    if jar_cache.is_dir():
+        (home / "cache").symlink_to(jar_cache)
+    return base.model_copy(update={
+        "home": home,
+        "kafka_bootstrap": f"127.0.0.1:{_free_port()}",
+        "kafka_controller_port": _free_port(),
+        "database_url": f"postgresql://streamrec:streamrec@127.0.0.1:{_free_port()}/streamrec",
+        "kafka_heap": "384m",
+    })
 
 
 def up(settings: Settings, report: Callable[[str, str], None], *, with_spark: bool = False) -> None:

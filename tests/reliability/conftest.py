@@ -4,7 +4,6 @@ can stop and restart the services without disturbing anything else."""
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,26 +16,10 @@ from infra.stack import control
 from tests.harness import Pipeline, open_pipeline
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def own_stack(base_settings: Settings) -> Iterator[Settings]:
     home = Path(tempfile.mkdtemp(prefix="streamrec-faults-"))
-    home.chmod(0o755)  # the postgres user must reach its data directory
-    jar_cache = (base_settings.home / "cache").resolve()
-    if jar_cache.is_dir():
-        (home / "cache").symlink_to(jar_cache)
-    settings = base_settings.model_copy(update={
-        "home": home,
-        "kafka_bootstrap": f"127.0.0.1:{_free_port()}",
-        "kafka_controller_port": _free_port(),
-        "database_url": f"postgresql://streamrec:streamrec@127.0.0.1:{_free_port()}/streamrec",
-        "kafka_heap": "384m",
-    })
+    settings = control.private_settings(base_settings, home)
     control.up(settings, lambda service, outcome: None)
     db.migrate(settings.database_url)
     yield settings
